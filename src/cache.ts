@@ -1,0 +1,368 @@
+/**
+ * EmbeddingCache: the public facade. It validates input, turns (model, chunkId, text) into a
+ * 128-bit key (key.ts) and calls the shared store (shared/store.ts); it holds no algorithm of
+ * its own. Every instance, in any thread, built from the same handle works on the same memory.
+ */
+import { randomBytes } from 'node:crypto';
+import { closedError, describe, EmbeddingCacheError, invalidText } from './errors.js';
+import { KeyHasher, SECRET_BYTES } from './key.js';
+import { type CacheOptions, type ResolvedOptions, resolveOptions } from './options.js';
+import { MAX_DIMS } from './shared/layout.js';
+import { dimensionMismatch } from './shared/registry.js';
+import { SharedStore, type StoreParts } from './shared/store.js';
+
+/** Which entry: the model that made the vector and an optional chunk id, with the text. */
+export interface KeyOptions {
+  /** Model name; a model's vectors all have one dimension. Default: 'default'. */
+  model?: string;
+  /** Your id for the chunk (document id + offset, say). Same text, other chunk id: another entry. */
+  chunkId?: string;
+}
+
+export interface SetOptions extends KeyOptions {
+  /** Time to live of this entry in ms (0 = never expires). Default: the cache's ttlMs. */
+  ttlMs?: number;
+}
+
+/** A snapshot of the cache's counters; operations of every attached thread are counted. */
+export interface CacheStats {
+  /** Entries held in memory (expired ones not yet reclaimed included). */
+  entries: number;
+  hits: number;
+  misses: number;
+  /** hits / (hits + misses), 0 before any lookup. */
+  hitRate: number;
+  sets: number;
+  /** Live entries pushed out to make room (maxEntries or maxBytes). */
+  evictions: number;
+  /** Entries found expired (by a lookup or by eviction) and reclaimed. */
+  expirations: number;
+  /** Entries dropped by invalidateModel(). */
+  invalidations: number;
+  deletes: number;
+  /** Bytes of shared memory the cache has allocated (index, metadata, vectors). */
+  memoryBytes: number;
+  maxBytes: number;
+  /** The entry bound, or null when only maxBytes bounds the cache. */
+  maxEntries: number | null;
+  /** Dead writers whose locks another thread took over (a worker terminated mid-write). */
+  lockTakeovers: number;
+}
+
+const HANDLE_TAG = 'embedcache.handle';
+const HANDLE_VERSION = 1;
+
+/**
+ * What `cache.handle` holds: the shared buffers and the options, nothing else. It is
+ * structured-cloneable: pass it in `workerData` or `postMessage`, then `EmbeddingCache.attach()`.
+ */
+export interface CacheHandle {
+  readonly tag: typeof HANDLE_TAG;
+  readonly version: number;
+  readonly parts: StoreParts;
+  readonly options: ResolvedOptions;
+}
+
+const DEFAULT_MODEL = 'default';
+
+export class EmbeddingCache {
+  private readonly store: SharedStore;
+  private readonly hasher: KeyHasher;
+  private readonly options: ResolvedOptions;
+  private readonly key = new Int32Array(4);
+  private readonly sharedHandle: CacheHandle;
+  private closed = false;
+  /** Per-thread cache of model name → [id, class]; a class of -1 means no dimension yet. */
+  private readonly models = new Map<string, { id: number; cls: number; dims: number }>();
+
+  private constructor(handle: CacheHandle, store: SharedStore, hasher: KeyHasher) {
+    this.sharedHandle = handle;
+    this.store = store;
+    this.hasher = hasher;
+    this.options = handle.options;
+  }
+
+  /** Creates a cache. Options are validated here: a bad one throws TypeError or RangeError. */
+  static async open(options?: CacheOptions): Promise<EmbeddingCache> {
+    const resolved = resolveOptions(options, 0);
+    const secret = new Uint8Array(randomBytes(SECRET_BYTES));
+    const parts = SharedStore.create({
+      maxBytes: resolved.maxBytes,
+      expectedEntries: resolved.expectedEntries,
+      maxEntries: resolved.maxEntries,
+      lockTimeoutMs: resolved.lockTimeoutMs,
+      secret,
+    });
+    const handle: CacheHandle = { tag: HANDLE_TAG, version: HANDLE_VERSION, parts, options: resolved };
+    return EmbeddingCache.fromHandle(handle);
+  }
+
+  /**
+   * Attaches to a cache created elsewhere (usually in another thread) from its `handle`.
+   * The result shares the same memory: a set in one thread is a hit in every other.
+   */
+  static async attach(handle: CacheHandle): Promise<EmbeddingCache> {
+    if (!isHandle(handle)) {
+      throw new EmbeddingCacheError(
+        'ERR_INVALID_HANDLE',
+        `EmbeddingCache.attach() needs the value of cache.handle (passed through workerData or postMessage), got ${describe(handle)}.`,
+      );
+    }
+    return EmbeddingCache.fromHandle(handle);
+  }
+
+  private static async fromHandle(handle: CacheHandle): Promise<EmbeddingCache> {
+    const store = new SharedStore(handle.parts);
+    const hasher = await KeyHasher.create(handle.options.keyHash, store.secret());
+    return new EmbeddingCache(handle, store, hasher);
+  }
+
+  /** Structured-cloneable handle for EmbeddingCache.attach() in another thread. */
+  get handle(): CacheHandle {
+    this.assertOpen('handle');
+    return this.sharedHandle;
+  }
+
+  /** Stores `vector` for `text`. The vector is copied; a later change to it does not reach the cache. */
+  set(text: string, vector: Float32Array | ArrayLike<number>, opts?: SetOptions): void {
+    this.assertOpen('set');
+    const model = this.modelName(opts, 'set');
+    const v = toVector(vector, 'set');
+    const ttl = this.ttl(opts, 'set');
+    const m = this.bindModel(model, v.length);
+    this.hashKey(text, model, opts, 'set');
+    this.store.set(this.key, 0, m.id, m.cls, v, ttl > 0 ? Date.now() + ttl : 0);
+  }
+
+  /** The vector stored for `text`, as a new Float32Array the caller owns; undefined on a miss. */
+  get(text: string, opts?: KeyOptions): Float32Array | undefined {
+    this.assertOpen('get');
+    const model = this.modelName(opts, 'get');
+    const m = this.findModel(model);
+    this.hashKey(text, model, opts, 'get');
+    if (m === undefined || m.cls < 0) {
+      this.store.countMiss();
+      return undefined;
+    }
+    return this.store.get(this.key, 0, m.id, Date.now());
+  }
+
+  /** Whether `text` has a live entry. Counts neither a hit nor a miss. */
+  has(text: string, opts?: KeyOptions): boolean {
+    this.assertOpen('has');
+    const model = this.modelName(opts, 'has');
+    const m = this.findModel(model);
+    this.hashKey(text, model, opts, 'has');
+    if (m === undefined || m.cls < 0) return false;
+    return this.store.has(this.key, 0, m.id, Date.now());
+  }
+
+  /** Removes the entry for `text`; true if there was a live one. */
+  delete(text: string, opts?: KeyOptions): boolean {
+    this.assertOpen('delete');
+    const model = this.modelName(opts, 'delete');
+    const m = this.findModel(model);
+    this.hashKey(text, model, opts, 'delete');
+    if (m === undefined || m.cls < 0) return false;
+    return this.store.delete(this.key, 0, m.id, Date.now());
+  }
+
+  /** get() for each text, in order. */
+  getMany(texts: readonly string[], opts?: KeyOptions): (Float32Array | undefined)[] {
+    this.assertOpen('getMany');
+    if (!Array.isArray(texts)) throw argumentError('getMany', 'texts must be an array of strings', texts);
+    const model = this.modelName(opts, 'getMany');
+    const m = this.findModel(model);
+    const out = new Array<Float32Array | undefined>(texts.length);
+    const now = Date.now();
+    for (let i = 0; i < texts.length; i++) {
+      this.hashKey(texts[i]!, model, opts, 'getMany');
+      if (m === undefined || m.cls < 0) {
+        out[i] = undefined;
+        this.store.countMiss();
+      } else {
+        out[i] = this.store.get(this.key, 0, m.id, now);
+      }
+    }
+    return out;
+  }
+
+  /** set() for each (text, vector) pair; every input is validated before anything is stored. */
+  setMany(texts: readonly string[], vectors: readonly (Float32Array | ArrayLike<number>)[], opts?: SetOptions): void {
+    this.assertOpen('setMany');
+    if (!Array.isArray(texts)) throw argumentError('setMany', 'texts must be an array of strings', texts);
+    if (!Array.isArray(vectors)) throw argumentError('setMany', 'vectors must be an array of vectors', vectors);
+    if (texts.length !== vectors.length) {
+      throw new EmbeddingCacheError('ERR_INVALID_ARGUMENT', `setMany(): got ${texts.length} texts and ${vectors.length} vectors; pass one vector per text.`);
+    }
+    const model = this.modelName(opts, 'setMany');
+    const ttl = this.ttl(opts, 'setMany');
+    const checked: Float32Array[] = new Array(texts.length);
+    for (let i = 0; i < texts.length; i++) {
+      if (typeof texts[i] !== 'string') throw invalidText(texts[i], `setMany() texts[${i}]`);
+      checked[i] = toVector(vectors[i], `setMany() vectors[${i}]`);
+      if (i > 0 && checked[i]!.length !== checked[0]!.length) throw dimensionMismatch(model, checked[0]!.length, checked[i]!.length);
+    }
+    if (texts.length === 0) return;
+    const m = this.bindModel(model, checked[0]!.length);
+    const expiresAt = ttl > 0 ? Date.now() + ttl : 0;
+    for (let i = 0; i < texts.length; i++) {
+      this.hashKey(texts[i]!, model, opts, 'setMany');
+      this.store.set(this.key, 0, m.id, m.cls, checked[i]!, expiresAt);
+    }
+  }
+
+  /** Every entry of `model` becomes a miss, at once, whatever their number (O(1)). */
+  invalidateModel(model: string): void {
+    this.assertOpen('invalidateModel');
+    if (typeof model !== 'string') throw argumentError('invalidateModel', 'model must be a string', model);
+    const m = this.findModel(model);
+    if (m === undefined) return; // never seen: nothing to drop
+    this.store.invalidate(m.id);
+  }
+
+  /** Drops every entry of every model. Counters (hits, misses, …) keep counting. */
+  clear(): void {
+    this.assertOpen('clear');
+    this.store.clear();
+  }
+
+  stats(): CacheStats {
+    this.assertOpen('stats');
+    const c = this.store.counters.totals();
+    const lookups = c.hits + c.misses;
+    return {
+      entries: this.store.entries(),
+      hits: c.hits,
+      misses: c.misses,
+      hitRate: lookups === 0 ? 0 : c.hits / lookups,
+      sets: c.sets,
+      evictions: c.evictions,
+      expirations: c.expirations,
+      invalidations: c.invalidations,
+      deletes: c.deletes,
+      memoryBytes: this.store.memoryBytes(),
+      maxBytes: this.options.maxBytes,
+      maxEntries: this.options.maxEntries >= 2 ** 30 ? null : this.options.maxEntries,
+      lockTakeovers: c.lockTakeovers,
+    };
+  }
+
+  /**
+   * Closes this instance: later calls on it throw ERR_CLOSED. The shared memory lives on while
+   * any other thread still holds an attached instance.
+   */
+  async close(): Promise<void> {
+    this.closed = true;
+  }
+
+  /** @internal Structural invariants, for tests. Empty when everything holds. */
+  checkInvariants(): string[] {
+    return this.store.checkInvariants();
+  }
+
+  // ── helpers ────────────────────────────────────────────────────────────────────────────────
+
+  private assertOpen(op: string): void {
+    if (this.closed) throw closedError(op);
+  }
+
+  private modelName(opts: KeyOptions | undefined, op: string): string {
+    if (opts === undefined) return DEFAULT_MODEL;
+    if (typeof opts !== 'object' || opts === null) throw argumentError(op, 'options must be an object like { model, chunkId }', opts);
+    const model = opts.model;
+    if (model === undefined) return DEFAULT_MODEL;
+    if (typeof model !== 'string' || model.length === 0) throw argumentError(op, 'options.model must be a non-empty string', model);
+    return model;
+  }
+
+  private ttl(opts: SetOptions | undefined, op: string): number {
+    const t = opts?.ttlMs;
+    if (t === undefined) return this.options.ttlMs;
+    if (typeof t !== 'number' || !Number.isFinite(t) || t < 0) throw argumentError(op, 'options.ttlMs must be a finite number of milliseconds >= 0 (0 = never expires)', t);
+    return t;
+  }
+
+  private hashKey(text: unknown, model: string, opts: KeyOptions | undefined, op: string): void {
+    if (typeof text !== 'string') throw invalidText(text, `${op}()`);
+    const chunkId = opts?.chunkId;
+    if (chunkId !== undefined && typeof chunkId !== 'string') throw argumentError(op, 'options.chunkId must be a string', chunkId);
+    this.hasher.hash(model, chunkId, text, this.key, 0);
+  }
+
+  private findModel(name: string): { id: number; cls: number; dims: number } | undefined {
+    const cached = this.models.get(name);
+    if (cached !== undefined && cached.cls >= 0) return cached;
+    const id = this.store.registry.find(name);
+    if (id < 0) return undefined;
+    const info = { id, cls: this.store.registry.classOf(id), dims: this.store.registry.dims(id) };
+    if (info.cls >= 0) this.models.set(name, info);
+    return info;
+  }
+
+  private bindModel(name: string, dims: number): { id: number; cls: number; dims: number } {
+    const cached = this.models.get(name);
+    if (cached !== undefined && cached.cls >= 0) {
+      if (cached.dims !== dims) throw dimensionMismatch(name, cached.dims, dims);
+      return cached;
+    }
+    if (dims * 4 > this.options.maxBytes || dims > MAX_DIMS) {
+      throw new EmbeddingCacheError(
+        'ERR_VECTOR_TOO_LARGE',
+        `A vector of ${dims} floats (${dims * 4} bytes) does not fit: maxBytes is ${this.options.maxBytes} and one page holds at most ${MAX_DIMS} floats. Raise maxBytes or store smaller vectors.`,
+      );
+    }
+    const id = this.store.registry.ensure(name);
+    const cls = this.store.registry.bindDims(id, dims, name);
+    const info = { id, cls, dims };
+    this.models.set(name, info);
+    return info;
+  }
+}
+
+function argumentError(op: string, rule: string, got: unknown): EmbeddingCacheError {
+  return new EmbeddingCacheError('ERR_INVALID_ARGUMENT', `${op}(): ${rule}, got ${describe(got)}.`);
+}
+
+function invalidVector(where: string, why: string): EmbeddingCacheError {
+  return new EmbeddingCacheError('ERR_INVALID_VECTOR', `${where}(): the vector ${why}. Pass a non-empty Float32Array (or array of numbers) of finite values.`);
+}
+
+/** Validates a vector and returns it as a Float32Array (the input itself when it already is one). */
+function toVector(v: unknown, where: string): Float32Array {
+  let out: Float32Array;
+  if (v instanceof Float32Array) {
+    out = v;
+  } else if (Array.isArray(v) || (ArrayBuffer.isView(v) && !(v instanceof DataView) && !(v instanceof BigInt64Array) && !(v instanceof BigUint64Array))) {
+    const src = v as ArrayLike<unknown>;
+    out = new Float32Array(src.length);
+    for (let i = 0; i < src.length; i++) {
+      const x = src[i];
+      if (typeof x !== 'number') throw invalidVector(where, `has a non-number at index ${i} (${describe(x)})`);
+      out[i] = x;
+    }
+  } else if (typeof v === 'object' && v !== null && typeof (v as ArrayLike<unknown>).length === 'number') {
+    return toVector(Array.from(v as ArrayLike<unknown>), where);
+  } else {
+    throw invalidVector(where, `is ${describe(v)}, not an array of numbers`);
+  }
+  if (out.length === 0) throw invalidVector(where, 'is empty');
+  // x * 0 is NaN exactly when x is NaN or ±Infinity (also after float32 rounding overflowed).
+  let acc = 0;
+  for (let i = 0; i < out.length; i++) acc += out[i]! * 0;
+  if (acc !== 0) {
+    const bad = out.findIndex((x) => !Number.isFinite(x));
+    throw invalidVector(where, `has a non-finite value (${out[bad]}) at index ${bad}`);
+  }
+  return out;
+}
+
+function isHandle(h: unknown): h is CacheHandle {
+  if (typeof h !== 'object' || h === null) return false;
+  const c = h as Partial<CacheHandle>;
+  return c.tag === HANDLE_TAG && c.version === HANDLE_VERSION &&
+    typeof c.parts === 'object' && c.parts !== null &&
+    c.parts.control instanceof SharedArrayBuffer && Array.isArray(c.parts.arenas) &&
+    c.parts.arenas.every((a) => a instanceof SharedArrayBuffer) &&
+    typeof c.options === 'object' && c.options !== null;
+}

@@ -1,0 +1,147 @@
+/**
+ * Options of EmbeddingCache.open(), their defaults and their validation. Every bad option throws
+ * at open with a message that names the option and says how to fix it.
+ */
+
+/** Spill tier (LMDB) options; see the README's "Spill tier" section. */
+export interface SpillOptions {
+  /** Folder (created if missing) holding the LMDB file. Every thread and process that opens or attaches uses this path. */
+  path: string;
+  /** Bound on the live data in the file, in bytes; beyond it the oldest records go first. Default: 4 GiB. */
+  maxBytes?: number;
+  /**
+   * Write every `set` behind to disk too (not only evictions), so that after `flush()` or
+   * `close()` a new process opening the same path serves every entry. Default: false.
+   */
+  persist?: boolean;
+}
+
+export interface CacheOptions {
+  /**
+   * Most entries held in memory at once. Past it, `set` evicts (see Design: eviction).
+   * Default: no count bound (only `maxBytes` bounds the cache).
+   */
+  maxEntries?: number;
+  /**
+   * Hard bound on every byte the cache allocates in shared memory: the hash index, entry
+   * metadata and vectors. Memory is committed lazily, 256 KiB at a time, up to this bound.
+   * Default: 512 MiB. Minimum: enough for the fixed index plus one page (about 1 MiB).
+   */
+  maxBytes?: number;
+  /** Default time to live of an entry in milliseconds; 0 means entries never expire. Default: 0. */
+  ttlMs?: number;
+  /**
+   * Key hash. 'xxhash' (default): two seeded xxhash64 passes, fast. 'sha256': HMAC-SHA-256 under
+   * a per-cache secret, about 3× slower; use it when texts come from users who could craft collisions.
+   */
+  keyHash?: 'xxhash' | 'sha256';
+  /**
+   * How long a thread waits on a write lock whose holder makes no progress before it decides the
+   * holder died (a terminated worker) and takes the lock over, repairing the one entry the holder
+   * was writing. Default: 1000 ms. Lower it in tests; never below the longest pause you expect
+   * from a live thread.
+   */
+  lockTimeoutMs?: number;
+  /**
+   * Expected number of entries, used to size the hash index (fixed at open). Default: maxEntries
+   * if set, else maxBytes / 2 KiB. Too small only makes chains longer; too large costs 4 bytes a slot.
+   */
+  expectedEntries?: number;
+  /** An LMDB spill tier for evicted entries (and, with persist, every entry). Default: none. */
+  spill?: SpillOptions;
+}
+
+export interface ResolvedOptions {
+  maxEntries: number;
+  maxBytes: number;
+  ttlMs: number;
+  keyHash: 'xxhash' | 'sha256';
+  lockTimeoutMs: number;
+  expectedEntries: number;
+  spill: Required<SpillOptions> | null;
+}
+
+export const DEFAULT_MAX_BYTES = 512 * 1024 * 1024;
+export const DEFAULT_LOCK_TIMEOUT_MS = 1000;
+export const DEFAULT_SPILL_MAX_BYTES = 4 * 1024 ** 3;
+/** Far above any real cache; keeps entry ids and counters inside 31 bits. */
+export const MAX_ENTRIES_LIMIT = 2 ** 30;
+/** maxBytes ceiling: 64 GiB (the arena addresses 2^18 pages of 256 KiB). */
+export const MAX_BYTES_LIMIT = 64 * 1024 ** 3;
+
+const KNOWN = new Set(['maxEntries', 'maxBytes', 'ttlMs', 'keyHash', 'lockTimeoutMs', 'expectedEntries', 'spill']);
+
+function positiveInteger(name: string, value: unknown, max: number, fix: string): number {
+  if (typeof value !== 'number' || Number.isNaN(value)) {
+    throw new TypeError(`options.${name} must be a number, got ${typeof value}. ${fix}`);
+  }
+  if (!Number.isInteger(value) || value < 1 || value > max) {
+    throw new RangeError(`options.${name} must be an integer from 1 to ${max}, got ${value}. ${fix}`);
+  }
+  return value;
+}
+
+export function resolveOptions(input: CacheOptions | undefined, minBytes: number): ResolvedOptions {
+  if (input !== undefined && (typeof input !== 'object' || input === null || Array.isArray(input))) {
+    throw new TypeError('EmbeddingCache.open(options): options must be an object or undefined.');
+  }
+  const o = input ?? {};
+  for (const key of Object.keys(o)) {
+    if (!KNOWN.has(key)) {
+      throw new TypeError(`options.${key} is not an option of EmbeddingCache.open(). Known options: ${[...KNOWN].join(', ')}.`);
+    }
+  }
+
+  const maxEntries = o.maxEntries === undefined ? MAX_ENTRIES_LIMIT
+    : positiveInteger('maxEntries', o.maxEntries, MAX_ENTRIES_LIMIT, 'Pass the most entries to hold in memory, or leave it out to bound by maxBytes only.');
+
+  let maxBytes = DEFAULT_MAX_BYTES;
+  if (o.maxBytes !== undefined) {
+    maxBytes = positiveInteger('maxBytes', o.maxBytes, MAX_BYTES_LIMIT, 'Pass a byte count such as 256 * 1024 ** 2.');
+    if (maxBytes < minBytes) {
+      throw new RangeError(`options.maxBytes is ${maxBytes} bytes, below the minimum of ${minBytes} (the fixed index plus one 256 KiB page). Raise maxBytes or lower expectedEntries.`);
+    }
+  }
+
+  let ttlMs = 0;
+  if (o.ttlMs !== undefined) {
+    if (typeof o.ttlMs !== 'number' || !Number.isFinite(o.ttlMs) || o.ttlMs < 0) {
+      throw new RangeError(`options.ttlMs must be a finite number of milliseconds >= 0 (0 = no expiry), got ${String(o.ttlMs)}.`);
+    }
+    ttlMs = o.ttlMs;
+  }
+
+  const keyHash = o.keyHash ?? 'xxhash';
+  if (keyHash !== 'xxhash' && keyHash !== 'sha256') {
+    throw new RangeError(`options.keyHash must be 'xxhash' or 'sha256', got ${JSON.stringify(keyHash)}.`);
+  }
+
+  let lockTimeoutMs = DEFAULT_LOCK_TIMEOUT_MS;
+  if (o.lockTimeoutMs !== undefined) {
+    if (typeof o.lockTimeoutMs !== 'number' || !Number.isFinite(o.lockTimeoutMs) || o.lockTimeoutMs < 10) {
+      throw new RangeError(`options.lockTimeoutMs must be a number of milliseconds >= 10, got ${String(o.lockTimeoutMs)}.`);
+    }
+    lockTimeoutMs = o.lockTimeoutMs;
+  }
+
+  const expectedEntries = o.expectedEntries === undefined
+    ? Math.min(maxEntries, Math.max(1024, Math.floor(maxBytes / 2048)))
+    : positiveInteger('expectedEntries', o.expectedEntries, MAX_ENTRIES_LIMIT, 'Pass roughly how many entries you expect to hold.');
+
+  let spill: Required<SpillOptions> | null = null;
+  if (o.spill !== undefined) {
+    const s = o.spill;
+    if (typeof s !== 'object' || s === null) throw new TypeError('options.spill must be an object like { path: "./.embedcache" }.');
+    if (typeof s.path !== 'string' || s.path.length === 0) {
+      throw new TypeError('options.spill.path must be a non-empty string: the folder that holds the LMDB file.');
+    }
+    const spillMax = s.maxBytes === undefined ? DEFAULT_SPILL_MAX_BYTES
+      : positiveInteger('spill.maxBytes', s.maxBytes, 2 ** 52, 'Pass a byte bound for the spill file.');
+    if (s.persist !== undefined && typeof s.persist !== 'boolean') {
+      throw new TypeError(`options.spill.persist must be a boolean, got ${typeof s.persist}.`);
+    }
+    spill = { path: s.path, maxBytes: spillMax, persist: s.persist ?? false };
+  }
+
+  return { maxEntries, maxBytes, ttlMs, keyHash, lockTimeoutMs, expectedEntries, spill };
+}

@@ -1,0 +1,206 @@
+/**
+ * Every offset and size of the shared memory, in one place.
+ *
+ * Two kinds of SharedArrayBuffer make up a cache:
+ *
+ *   control (fixed size, allocated at open)        arena[0..n) (growable, committed a page at a time)
+ *   ┌──────────────┐                               ┌────────┬────────┬────────┬─────
+ *   │ header       │ counters, secret, sizes       │ page 0 │ page 1 │ page 2 │ ...   256 KiB each
+ *   │ classes      │ one per vector dimension      └────────┴────────┴────────┴─────
+ *   │ models       │ name, dims, generation, live
+ *   │ locks        │ striped write locks + intent      a page belongs to one dimension class:
+ *   │ stats        │ a padded counter row per thread   ┌──────┬─────────┬──────────────┬──────────┐
+ *   │ buckets      │ hash index: bucket → entry id     │header│ref bits │ entry meta   │ vectors  │
+ *   └──────────────┘                                   └──────┴─────────┴──────────────┴──────────┘
+ *
+ * All offsets below are in 32-bit words (Int32Array / Float32Array indexes) unless a name ends
+ * in _BYTES. Float64 fields (expiry) sit at even word offsets so a Float64Array over the same
+ * buffer can address them as word/2.
+ *
+ * Why pages: one cache may hold several embedding models of different dimensions. A page holds
+ * the entries (metadata and vectors side by side) of one dimension, so an entry is one id and
+ * needs no separate vector allocator; pages are handed out lazily up to maxBytes and can move
+ * between dimensions (see store.ts, stealPage). Why growable buffers: every thread must see memory
+ * committed by any other thread without a message; a growable SharedArrayBuffer grows in place
+ * for all of them. Node 20 caps one at 4 GiB, so maxBytes above that uses several arenas.
+ */
+
+// ── Words shared by both kinds of buffer ────────────────────────────────────────────────────
+/** Words per cache line: counters written by different threads sit a line apart. */
+export const LINE_WORDS = 16;
+
+// ── Control buffer: header ───────────────────────────────────────────────────────────────────
+export const H_MAGIC = 0;
+export const H_LAYOUT_VERSION = 1;
+/** Pages handed out so far (monotonic; a page never returns to "unassigned"). */
+export const H_PAGES_USED = 2;
+/** Monotonic source of lock-owner tokens, one per attached instance. */
+export const H_TOKEN_SEQ = 3;
+/** Number of registered models / dimension classes. */
+export const H_MODEL_COUNT = 4;
+export const H_CLASS_COUNT = 5;
+/** Monotonic source of stats rows for attaching threads (taken modulo STAT_ROWS). */
+export const H_ATTACH_SEQ = 6;
+/** 32-byte per-cache key secret (8 words): xxhash seeds or the HMAC key. */
+export const H_SECRET = 8;
+export const SECRET_WORDS = 8;
+/** Entries that hold a slot (claimed or live): bounded by maxEntries. Own cache line. */
+export const H_OCCUPIED = 16;
+/** Live entries of invalidated generations, not yet reclaimed. Own cache line. */
+export const H_STALE = 32;
+export const HEADER_WORDS = 48;
+export const MAGIC = 0x45434348; // "ECCH"
+export const LAYOUT_VERSION = 1;
+
+// ── Control buffer: dimension classes ────────────────────────────────────────────────────────
+export const MAX_CLASSES = 32;
+export const CLASS_WORDS = LINE_WORDS;
+export const C_DIMS = 0;
+/** Entry slots per page for this dimension. */
+export const C_SLOTS = 1;
+/** Page that fresh slots are bumped from (-1: none yet). */
+export const C_CUR_PAGE = 2;
+/** Pages owned by the class. */
+export const C_PAGES = 3;
+export const CLASSES = HEADER_WORDS;
+
+// ── Control buffer: models ───────────────────────────────────────────────────────────────────
+export const MAX_MODELS = 256;
+/** Model names are stored as UTF-8 in the record, up to this many bytes. */
+export const MAX_MODEL_NAME_BYTES = 192;
+/** Line 0: dims, generation, class, name length. Line 1: live count. Lines 2-4: the name. */
+export const MODEL_WORDS = 5 * LINE_WORDS;
+export const M_DIMS = 0;
+/** Generation: invalidateModel() bumps it; entries of older generations are misses. */
+export const M_GEN = 1;
+export const M_CLASS = 2;
+export const M_NAME_LEN = 3;
+/** Live entries of the current generation (own cache line: bumped on inserts). */
+export const M_LIVE = LINE_WORDS;
+export const M_NAME = 2 * LINE_WORDS; // 48 words = MAX_MODEL_NAME_BYTES
+export const MODELS = CLASSES + MAX_CLASSES * CLASS_WORDS;
+
+// ── Control buffer: write locks ──────────────────────────────────────────────────────────────
+/** Striped write locks; a bucket's stripe is bucket & (STRIPES - 1). */
+export const STRIPES = 1024;
+/** One more lock record after the stripes guards the model/class registry. */
+export const REGISTRY_LOCK = STRIPES;
+export const LOCK_WORDS = LINE_WORDS;
+/** Owner token, 0 when free. */
+export const L_OWNER = 0;
+/** Bumped on every acquisition: a waiter that sees owner and stamp unchanged past the timeout takes over. */
+export const L_STAMP = 1;
+/** Entry the owner is writing (-1 none): what a take-over repairs. */
+export const L_INTENT = 2;
+/** 1 when the owner has reserved a count in H_OCCUPIED for the intent entry. */
+export const L_RESERVED = 3;
+/** Threads sleeping in Atomics.wait on L_OWNER (release notifies only when > 0). */
+export const L_WAITERS = 4;
+export const LOCKS = MODELS + MAX_MODELS * MODEL_WORDS;
+
+// ── Control buffer: stats ────────────────────────────────────────────────────────────────────
+/** A row of counters per attached thread (rows are reused modulo STAT_ROWS and bumped atomically). */
+export const STAT_ROWS = 64;
+export const STAT_WORDS = LINE_WORDS;
+export const ST_HITS = 0;
+export const ST_MISSES = 1;
+export const ST_SETS = 2;
+export const ST_EVICTIONS = 3;
+export const ST_EXPIRATIONS = 4;
+export const ST_INVALIDATIONS = 5;
+export const ST_DELETES = 6;
+export const ST_TAKEOVERS = 7;
+export const ST_PAGE_STEALS = 8;
+export const STATS = LOCKS + (STRIPES + 1) * LOCK_WORDS;
+
+// ── Control buffer: hash index ───────────────────────────────────────────────────────────────
+export const BUCKETS = STATS + STAT_ROWS * STAT_WORDS;
+/** Bucket value of an empty chain. */
+export const NONE = -1;
+
+/** Words of the control buffer for a given bucket count (a power of two ≥ STRIPES). */
+export function controlWords(buckets: number): number {
+  return BUCKETS + buckets;
+}
+
+// ── Arena pages ──────────────────────────────────────────────────────────────────────────────
+export const PAGE_BYTES = 256 * 1024;
+export const PAGE_WORDS = PAGE_BYTES / 4;
+export const PAGE_WORD_SHIFT = 16; // PAGE_WORDS = 2^16
+/** Largest growable SharedArrayBuffer Node 20 allows. */
+export const ARENA_MAX_BYTES = 2 ** 32;
+export const PAGES_PER_ARENA = ARENA_MAX_BYTES / PAGE_BYTES; // 16384
+export const PAGES_PER_ARENA_SHIFT = 14;
+/** Entry id = page << SLOT_BITS | slot. 18 page bits (64 GiB) + 13 slot bits fit in 31 bits. */
+export const SLOT_BITS = 13;
+export const MAX_SLOTS_PER_PAGE = 1 << SLOT_BITS; // 8192
+export const SLOT_MASK = MAX_SLOTS_PER_PAGE - 1;
+export const MAX_PAGES = 1 << 18;
+
+// Page header (words).
+/** Dimension class + 1; 0 while the page is unassigned. Written last when a page is set up. */
+export const PG_CLASS = 0;
+export const PG_SLOTS = 1;
+/** Next never-used slot (atomic add; may overshoot PG_SLOTS). */
+export const PG_BUMP = 2;
+export const PG_DIMS = 3;
+/** Page seqlock: odd while the page changes class; readers check it around a read. */
+export const PG_EPOCH = 4;
+export const PAGE_HEADER_WORDS = 16;
+/**
+ * Reference bits, one per slot, at a fixed place whatever the page's class: a reader sets a bit
+ * with no lock, and a stale reader racing a class change must not write into anything else.
+ */
+export const PG_REF = PAGE_HEADER_WORDS;
+export const PG_REF_WORDS = MAX_SLOTS_PER_PAGE / 32; // 256
+export const PG_BODY = PG_REF + PG_REF_WORDS; // 272: even, so Float64 fields can follow
+
+// Entry states (word E_STATE). A claimed entry holds -(owner token): a take-over can tell whose.
+export const STATE_FREE = 0;
+export const STATE_LIVE = 1;
+
+/** Metadata words per entry: seq, next, state, model, gen, key×4, expiry (f64 = 2 words). */
+export const ENTRY_META_WORDS = 11;
+
+/**
+ * Field offsets inside a page for one dimension. Struct-of-arrays: each field is an array of
+ * `slots` values, so a probe touches few cache lines and a vector is one contiguous run.
+ */
+export interface PageLayout {
+  readonly dims: number;
+  readonly slots: number;
+  /** Seqlock word: odd while the entry is written. */
+  readonly seq: number;
+  /** Next entry id in the bucket chain, or NONE. */
+  readonly next: number;
+  readonly state: number;
+  readonly model: number;
+  readonly gen: number;
+  /** 4 words per slot. */
+  readonly key: number;
+  /** Float64 index base (word offset / 2) of the absolute expiry in ms, 0 = never. */
+  readonly expiryF64: number;
+  readonly vec: number;
+}
+
+/** Slots of a page for `dims`-float vectors; 0 if a vector does not fit in a page. */
+export function slotsPerPage(dims: number): number {
+  const usable = PAGE_WORDS - PG_BODY - 8; // 8 words of alignment slack
+  return Math.min(MAX_SLOTS_PER_PAGE, Math.floor(usable / (ENTRY_META_WORDS + dims)));
+}
+
+/** Largest vector (in floats) the layout can hold. */
+export const MAX_DIMS = PAGE_WORDS - PG_BODY - 8 - ENTRY_META_WORDS;
+
+export function pageLayout(dims: number): PageLayout {
+  const slots = slotsPerPage(dims);
+  const seq = PG_BODY;
+  const next = seq + slots;
+  const state = next + slots;
+  const model = state + slots;
+  const gen = model + slots;
+  const key = gen + slots;
+  const expiry = (key + 4 * slots + 1) & ~1; // even
+  const vec = (expiry + 2 * slots + 3) & ~3; // 16-byte aligned
+  return { dims, slots, seq, next, state, model, gen, key, expiryF64: expiry / 2, vec };
+}

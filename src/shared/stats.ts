@@ -1,0 +1,58 @@
+/**
+ * Operation counters. Each attached thread bumps its own padded row (Atomics.add on a line no
+ * other thread writes, unless more than STAT_ROWS threads attach and rows are shared), so a get
+ * on one core never bounces a counter's cache line off another. stats() sums the rows.
+ */
+import { ST_DELETES, ST_EVICTIONS, ST_EXPIRATIONS, ST_HITS, ST_INVALIDATIONS, ST_MISSES, ST_PAGE_STEALS, ST_SETS, ST_TAKEOVERS, STAT_ROWS, STAT_WORDS, STATS } from './layout.js';
+
+export interface CounterTotals {
+  hits: number;
+  misses: number;
+  sets: number;
+  evictions: number;
+  expirations: number;
+  invalidations: number;
+  deletes: number;
+  lockTakeovers: number;
+  pageSteals: number;
+}
+
+export class Counters {
+  /** First word of this thread's row. */
+  private readonly row: number;
+
+  constructor(private readonly ctl: Int32Array, rowIndex: number) {
+    this.row = STATS + (rowIndex % STAT_ROWS) * STAT_WORDS;
+  }
+
+  add(counter: number, n = 1): void {
+    Atomics.add(this.ctl, this.row + counter, n);
+  }
+
+  totals(): CounterTotals {
+    const sum = (c: number) => {
+      let s = 0;
+      // Counters are int32 words read as unsigned: each wraps after 4.29e9 operations per row.
+      for (let r = 0; r < STAT_ROWS; r++) s += Atomics.load(this.ctl, STATS + r * STAT_WORDS + c) >>> 0;
+      return s;
+    };
+    return {
+      hits: sum(ST_HITS),
+      misses: sum(ST_MISSES),
+      sets: sum(ST_SETS),
+      evictions: sum(ST_EVICTIONS),
+      expirations: sum(ST_EXPIRATIONS),
+      invalidations: sum(ST_INVALIDATIONS),
+      deletes: sum(ST_DELETES),
+      lockTakeovers: sum(ST_TAKEOVERS),
+      pageSteals: sum(ST_PAGE_STEALS),
+    };
+  }
+
+  /** Zeroes every row (clear()); the caller holds every write lock. */
+  reset(): void {
+    for (let r = 0; r < STAT_ROWS; r++) {
+      for (let c = 0; c < STAT_WORDS; c++) Atomics.store(this.ctl, STATS + r * STAT_WORDS + c, 0);
+    }
+  }
+}
