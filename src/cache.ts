@@ -74,6 +74,7 @@ export class EmbeddingCache {
   private closed = false;
   /** Per-thread cache of model name → [id, class]; a class of -1 means no dimension yet. */
   private readonly models = new Map<string, { id: number; cls: number; dims: number }>();
+  private lastModel: { name: string; info: { id: number; cls: number; dims: number } } | undefined;
 
   private constructor(handle: CacheHandle, store: SharedStore, hasher: KeyHasher) {
     this.sharedHandle = handle;
@@ -144,7 +145,7 @@ export class EmbeddingCache {
       this.store.countMiss();
       return undefined;
     }
-    return this.store.get(this.key, 0, m.id, Date.now());
+    return this.store.get(this.key, 0, m.id, this.store.clock());
   }
 
   /** Whether `text` has a live entry. Counts neither a hit nor a miss. */
@@ -154,7 +155,7 @@ export class EmbeddingCache {
     const m = this.findModel(model);
     this.hashKey(text, model, opts, 'has');
     if (m === undefined || m.cls < 0) return false;
-    return this.store.has(this.key, 0, m.id, Date.now());
+    return this.store.has(this.key, 0, m.id, this.store.clock());
   }
 
   /** Removes the entry for `text`; true if there was a live one. */
@@ -174,7 +175,7 @@ export class EmbeddingCache {
     const model = this.modelName(opts, 'getMany');
     const m = this.findModel(model);
     const out = new Array<Float32Array | undefined>(texts.length);
-    const now = Date.now();
+    const now = this.store.clock();
     for (let i = 0; i < texts.length; i++) {
       this.hashKey(texts[i]!, model, opts, 'getMany');
       if (m === undefined || m.cls < 0) {
@@ -291,12 +292,16 @@ export class EmbeddingCache {
   }
 
   private findModel(name: string): { id: number; cls: number; dims: number } | undefined {
+    if (name === this.lastModel?.name) return this.lastModel.info;
     const cached = this.models.get(name);
     if (cached !== undefined && cached.cls >= 0) return cached;
     const id = this.store.registry.find(name);
     if (id < 0) return undefined;
     const info = { id, cls: this.store.registry.classOf(id), dims: this.store.registry.dims(id) };
-    if (info.cls >= 0) this.models.set(name, info);
+    if (info.cls >= 0) {
+      this.models.set(name, info);
+      this.lastModel = { name, info };
+    }
     return info;
   }
 

@@ -8,8 +8,9 @@
  * Model and chunk id carry their lengths and the text runs to the end, so two different triples
  * never frame to the same bytes: ('ab', 'c') and ('a', 'bc') differ in the length word.
  *
- * 'xxhash': two xxhash64 passes under two 64-bit seeds drawn at random per cache (stored in the
- * cache's shared header, and in the spill file, so every thread and a warm restart agree).
+ * 'xxhash': two xxhash64 passes over the text, under two 64-bit seeds derived from the framed
+ * prefix and a per-cache random secret (stored in the cache's shared header, and in the spill
+ * file, so every thread and a warm restart agree).
  * 'sha256': HMAC-SHA-256 under a per-cache 32-byte secret, first 16 bytes; for untrusted text.
  *
  * A key is four int32 words. The hasher writes them into `out` (no allocation per key besides
@@ -34,22 +35,23 @@ export function loadXXHash(): Promise<XXHash> {
 const encoder = new TextEncoder();
 
 export class KeyHasher {
-  private buf = new Uint8Array(4096);
-  /** Frames of (model, chunkId) already encoded: the prefix is the same for most calls. */
-  private prefixCache = new Map<string, Uint8Array>();
+  /** Per (model, chunkId): the two 64-bit seeds the text is hashed under (xxhash), or the framed prefix (sha256). */
+  private prefixCache = new Map<string, { a: bigint; b: bigint; bytes: Uint8Array }>();
   private readonly big = new BigUint64Array(1);
   private readonly bigWords = new Int32Array(this.big.buffer);
-  private readonly seedA: bigint;
-  private readonly seedB: bigint;
+  private readonly seeds: BigUint64Array;
+  /** UTF-8 of the text being hashed (xxhash): encoded once, hashed under both seeds. */
+  private buf = new Uint8Array(16 * 1024);
+  private lastModel = '';
+  private lastChunk: string | undefined = undefined;
+  private lastPrefix: { a: bigint; b: bigint; bytes: Uint8Array } | undefined;
 
   constructor(
     private readonly kind: KeyHash,
     private readonly secret: Uint8Array,
     private readonly xx: XXHash | null,
   ) {
-    const dv = new DataView(secret.buffer, secret.byteOffset, secret.byteLength);
-    this.seedA = dv.getBigUint64(0, true);
-    this.seedB = dv.getBigUint64(8, true);
+    this.seeds = new BigUint64Array(secret.slice().buffer);
   }
 
   static async create(kind: KeyHash, secret: Uint8Array): Promise<KeyHasher> {
@@ -57,22 +59,44 @@ export class KeyHasher {
     return new KeyHasher(kind, secret, kind === 'xxhash' ? await loadXXHash() : null);
   }
 
-  private prefix(model: string, chunkId: string | undefined): Uint8Array {
+  /**
+   * The framed (model, chunkId) prefix and, for xxhash, the seeds derived from it:
+   * seedA' = seedA ^ xxh64(prefix, seedC), seedB' = seedB ^ xxh64(prefix, seedD). Hashing the
+   * text under seeds derived from the prefix equals hashing prefix and text together for
+   * telling triples apart (the prefix is length-framed), without re-encoding the prefix per call.
+   */
+  private prefix(model: string, chunkId: string | undefined): { a: bigint; b: bigint; bytes: Uint8Array } {
+    // Batches repeat one (model, chunkId): skip building the map key for them.
+    if (model === this.lastModel && chunkId === this.lastChunk && this.lastPrefix !== undefined) return this.lastPrefix;
+    this.lastPrefix = this.lookupPrefix(model, chunkId);
+    this.lastModel = model;
+    this.lastChunk = chunkId;
+    return this.lastPrefix;
+  }
+
+  private lookupPrefix(model: string, chunkId: string | undefined): { a: bigint; b: bigint; bytes: Uint8Array } {
     // Unambiguous map key: the model's length is spelled out and the chunk id runs to the end.
     const id = `${chunkId === undefined ? '-' : '+'}${model.length}:${model}${chunkId ?? ''}`;
     let p = this.prefixCache.get(id);
     if (p !== undefined) return p;
     const m = encoder.encode(model);
     const c = chunkId === undefined ? new Uint8Array(0) : encoder.encode(chunkId);
-    p = new Uint8Array(4 + m.length + 1 + 4 + c.length);
-    const dv = new DataView(p.buffer);
+    const bytes = new Uint8Array(4 + m.length + 1 + 4 + c.length);
+    const dv = new DataView(bytes.buffer);
     dv.setUint32(0, m.length, true);
-    p.set(m, 4);
+    bytes.set(m, 4);
     dv.setUint8(4 + m.length, chunkId === undefined ? 0 : 1);
     dv.setUint32(5 + m.length, c.length, true);
-    p.set(c, 9 + m.length);
+    bytes.set(c, 9 + m.length);
+    let a = 0n;
+    let b = 0n;
+    if (this.xx !== null) {
+      a = this.seeds[0]! ^ this.xx.h64Raw(bytes, this.seeds[2]!);
+      b = this.seeds[1]! ^ this.xx.h64Raw(bytes, this.seeds[3]!);
+    }
+    p = { a, b, bytes };
     // Chunk ids are usually unique per text: do not let the prefix cache grow without bound.
-    if (this.prefixCache.size > 1024) this.prefixCache.clear();
+    if (this.prefixCache.size >= 4096) this.prefixCache.clear();
     this.prefixCache.set(id, p);
     return p;
   }
@@ -80,22 +104,17 @@ export class KeyHasher {
   /** Writes the 128-bit key of (model, chunkId, text) into out[at..at+3]. */
   hash(model: string, chunkId: string | undefined, text: string, out: Int32Array, at = 0): void {
     const p = this.prefix(model, chunkId);
-    const need = p.length + text.length * 3;
-    if (need > this.buf.length) {
-      this.buf = new Uint8Array(Math.max(need, this.buf.length * 2));
-    }
-    this.buf.set(p, 0);
-    const n = p.length + encoder.encodeInto(text, this.buf.subarray(p.length)).written;
-    const bytes = this.buf.subarray(0, n);
     if (this.xx !== null) {
-      this.big[0] = this.xx.h64Raw(bytes, this.seedA);
+      if (text.length * 3 > this.buf.length) this.buf = new Uint8Array(text.length * 3);
+      const bytes = this.buf.subarray(0, encoder.encodeInto(text, this.buf).written);
+      this.big[0] = this.xx.h64Raw(bytes, p.a);
       out[at] = this.bigWords[0]!;
       out[at + 1] = this.bigWords[1]!;
-      this.big[0] = this.xx.h64Raw(bytes, this.seedB);
+      this.big[0] = this.xx.h64Raw(bytes, p.b);
       out[at + 2] = this.bigWords[0]!;
       out[at + 3] = this.bigWords[1]!;
     } else {
-      const d = createHmac('sha256', this.secret).update(bytes).digest();
+      const d = createHmac('sha256', this.secret).update(p.bytes).update(text, 'utf8').digest();
       out[at] = d.readInt32LE(0);
       out[at + 1] = d.readInt32LE(4);
       out[at + 2] = d.readInt32LE(8);

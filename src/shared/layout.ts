@@ -41,6 +41,8 @@ export const H_MODEL_COUNT = 4;
 export const H_CLASS_COUNT = 5;
 /** Monotonic source of stats rows for attaching threads (taken modulo STAT_ROWS). */
 export const H_ATTACH_SEQ = 6;
+/** 1 once any entry has had a TTL: until then lookups skip reading the clock. */
+export const H_TTL_USED = 7;
 /** 32-byte per-cache key secret (8 words): xxhash seeds or the HMAC key. */
 export const H_SECRET = 8;
 export const SECRET_WORDS = 8;

@@ -40,7 +40,7 @@
 import { EmbeddingCacheError } from '../errors.js';
 import {
   ARENA_MAX_BYTES, BUCKETS, C_CUR_PAGE, C_PAGES, CLASS_WORDS, CLASSES, controlWords, H_ATTACH_SEQ,
-  H_CLASS_COUNT, H_LAYOUT_VERSION, H_MAGIC, H_OCCUPIED, H_PAGES_USED, H_SECRET, H_STALE, H_TOKEN_SEQ,
+  H_CLASS_COUNT, H_LAYOUT_VERSION, H_MAGIC, H_OCCUPIED, H_PAGES_USED, H_SECRET, H_STALE, H_TOKEN_SEQ, H_TTL_USED,
   LAYOUT_VERSION, LOCKS, M_GEN, M_LIVE, MAGIC, MAX_MODELS, MAX_PAGES, MODEL_WORDS, MODELS, NONE,
   PAGE_BYTES, PAGE_HEADER_WORDS, PAGE_WORD_SHIFT, PAGE_WORDS, PAGES_PER_ARENA, PAGES_PER_ARENA_SHIFT,
   pageLayout, type PageLayout, PG_BODY, PG_BUMP, PG_CLASS, PG_DIMS, PG_EPOCH, PG_REF, PG_SLOTS,
@@ -52,6 +52,7 @@ import { LockTable } from './lock.js';
 import { clearReferenced, markReferenced, testAndClearReferenced } from './policy.js';
 import { ModelRegistry } from './registry.js';
 import { Counters } from './stats.js';
+import { ResultPool } from './result-pool.js';
 
 /** What a thread needs to attach: the buffers and the sizes fixed at creation. */
 export interface StoreParts {
@@ -116,6 +117,7 @@ export class SharedStore {
   /** The vector of the last hit of probe(). */
   private found: Float32Array | undefined;
   private readonly keyScratch = new Int32Array(4);
+  private readonly results = new ResultPool();
 
   /** Allocates and initializes the shared memory of a new store. */
   static create(opts: { maxBytes: number; expectedEntries: number; maxEntries: number; lockTimeoutMs: number; secret: Uint8Array }): StoreParts {
@@ -137,10 +139,12 @@ export class SharedStore {
     if (this.ctl[H_MAGIC] !== MAGIC || this.ctl[H_LAYOUT_VERSION] !== LAYOUT_VERSION) {
       throw new EmbeddingCacheError('ERR_INVALID_HANDLE', 'The handle\'s shared memory is not an embedcache of this version.');
     }
-    // Length-tracking views: they see pages any thread commits later.
-    this.i32 = parts.arenas.map((b) => new Int32Array(b));
-    this.f32 = parts.arenas.map((b) => new Float32Array(b));
-    this.f64 = parts.arenas.map((b) => new Float64Array(b));
+    // Fixed-length views over the committed part of each arena. Length-tracking views would see
+    // growth by themselves, but V8 (Node 20) indexes them several times slower; so a view is
+    // rebuilt when an access reaches a page beyond it (view()).
+    this.i32 = parts.arenas.map((b) => new Int32Array(b, 0, b.byteLength >>> 2));
+    this.f32 = parts.arenas.map((b) => new Float32Array(b, 0, b.byteLength >>> 2));
+    this.f64 = parts.arenas.map((b) => new Float64Array(b, 0, b.byteLength >>> 3));
     this.bucketMask = parts.buckets - 1;
     this.maxEntries = parts.maxEntries;
     this.maxPages = parts.maxPages;
@@ -163,7 +167,19 @@ export class SharedStore {
   // ── Addressing ─────────────────────────────────────────────────────────────────────────────
 
   private mem(page: number): Int32Array {
-    return this.i32[page >>> PAGES_PER_ARENA_SHIFT]!;
+    const a = page >>> PAGES_PER_ARENA_SHIFT;
+    const m = this.i32[a]!;
+    return this.base(page) + PAGE_WORDS <= m.length ? m : this.refreshViews(a);
+  }
+
+  /** Rebuilds arena a's views to cover everything committed so far (another thread grew it). */
+  private refreshViews(a: number): Int32Array {
+    const b = this.parts.arenas[a]!;
+    const i32 = new Int32Array(b, 0, b.byteLength >>> 2);
+    this.i32[a] = i32;
+    this.f32[a] = new Float32Array(b, 0, b.byteLength >>> 2);
+    this.f64[a] = new Float64Array(b, 0, b.byteLength >>> 3);
+    return i32;
   }
 
   private base(page: number): number {
@@ -193,43 +209,52 @@ export class SharedStore {
    * stripe is free right now).
    */
   private probe(k: Int32Array, ko: number, m: number, now: number, copy: boolean): boolean {
+    // Only the two seq reads are Atomics (they order the snapshot); the other shared words are
+    // read plainly: a stale value there can only turn into a retry or a miss, never a wrong hit.
+    // (Atomics.load is a builtin call in Node 20, not inlined: it costs ~10-25 ns each.)
+    const ctl = this.ctl;
     const k0 = k[ko]!, k1 = k[ko + 1]!, k2 = k[ko + 2]!, k3 = k[ko + 3]!;
     const b = k0 & this.bucketMask;
-    const gen = Atomics.load(this.ctl, MODELS + m * MODEL_WORDS + M_GEN);
-    const pagesUsed = Atomics.load(this.ctl, H_PAGES_USED);
+    const gen = ctl[MODELS + m * MODEL_WORDS + M_GEN]!;
+    const pagesUsed = ctl[H_PAGES_USED]!;
     for (let attempt = 0; attempt < READ_RETRIES; attempt++) {
-      let e = Atomics.load(this.ctl, BUCKETS + b);
+      let e = ctl[BUCKETS + b]!;
       let retry = false;
       for (let steps = 0; e !== NONE && steps < MAX_CHAIN_STEPS; steps++) {
         const p = e >>> SLOT_BITS;
         const s = e & SLOT_MASK;
         if (p >= pagesUsed) break;
-        const mem = this.i32[p >>> PAGES_PER_ARENA_SHIFT]!;
+        const a = p >>> PAGES_PER_ARENA_SHIFT;
         const base = (p & (PAGES_PER_ARENA - 1)) << PAGE_WORD_SHIFT;
-        const ep = Atomics.load(mem, base + PG_EPOCH);
+        let mem = this.i32[a]!;
+        if (base + PAGE_WORDS > mem.length) mem = this.refreshViews(a);
+        const ep = mem[base + PG_EPOCH]!;
         if ((ep & 1) !== 0) { retry = true; break; }
         const c = mem[base + PG_CLASS]!;
         if (c === 0) break;
         const L = this.layouts[c - 1] ?? this.layout(c - 1);
         if (s >= L.slots) break;
-        const seqAt = base + L.seq + s;
-        const seq = Atomics.load(mem, seqAt);
         const ki = base + L.key + 4 * s;
         if (mem[ki] === k0 && mem[ki + 1] === k1 && mem[ki + 2] === k2 && mem[ki + 3] === k3) {
+          const seqAt = base + L.seq + s;
+          const seq = Atomics.load(mem, seqAt);
           if ((seq & 1) !== 0) { retry = true; break; }
+          // Re-check the key under seq: it may have been rewritten between the compare and the load.
+          if (mem[ki] !== k0 || mem[ki + 1] !== k1 || mem[ki + 2] !== k2 || mem[ki + 3] !== k3) { retry = true; break; }
           const state = mem[base + L.state + s];
           const entryGen = mem[base + L.gen + s];
           const entryModel = mem[base + L.model + s];
-          const expires = this.f64[p >>> PAGES_PER_ARENA_SHIFT]![(base >>> 1) + L.expiryF64 + s]!;
+          const expires = this.f64[a]![(base >>> 1) + L.expiryF64 + s]!;
           let vec: Float32Array | undefined;
           if (copy) {
             const v = base + L.vec + s * L.dims;
-            vec = this.f32[p >>> PAGES_PER_ARENA_SHIFT]!.slice(v, v + L.dims);
+            vec = this.results.take(L.dims);
+            vec.set(this.f32[a]!.subarray(v, v + L.dims));
           }
-          if (Atomics.load(mem, seqAt) !== seq || Atomics.load(mem, base + PG_EPOCH) !== ep) { retry = true; break; }
+          if (Atomics.load(mem, seqAt) !== seq || mem[base + PG_EPOCH] !== ep) { retry = true; break; }
           if (state !== STATE_LIVE || entryModel !== m) return false;
           if (entryGen !== gen || (expires !== 0 && expires <= now)) {
-            this.reclaimIfStale(e, b, now);
+            this.reclaimIfStale(e, b, now === 0 ? Date.now() : now);
             return false;
           }
           markReferenced(mem, base, s);
@@ -241,6 +266,14 @@ export class SharedStore {
       if (!retry) return false;
     }
     return false; // kept changing under us: a miss is always safe
+  }
+
+  /**
+   * The time lookups compare expiries with: Date.now() once any entry has had a TTL, else 0
+   * (no entry can be expired, and reading the clock costs as much as a third of a lookup).
+   */
+  clock(): number {
+    return this.ctl[H_TTL_USED] === 0 ? 0 : Date.now();
   }
 
   get(k: Int32Array, ko: number, m: number, now: number): Float32Array | undefined {
@@ -275,6 +308,7 @@ export class SharedStore {
     const b = k[ko]! & this.bucketMask;
     const stripe = b & (STRIPES - 1);
     const L = this.layout(cls);
+    if (expiresAt !== 0 && this.ctl[H_TTL_USED] === 0) Atomics.store(this.ctl, H_TTL_USED, 1);
     for (let round = 0; ; round++) {
       this.locks.acquire(stripe);
       let placed = false;
@@ -412,7 +446,7 @@ export class SharedStore {
   private fill(stripe: number, e: number, b: number, k: Int32Array, ko: number, m: number, vec: Float32Array, expiresAt: number): void {
     const p = e >>> SLOT_BITS, s = e & SLOT_MASK;
     const a = p >>> PAGES_PER_ARENA_SHIFT;
-    const mem = this.i32[a]!, base = this.base(p);
+    const mem = this.mem(p), base = this.base(p);
     const L = this.layoutOfPage(mem, base)!;
     this.locks.setIntent(stripe, e, false);
     const seqAt = base + L.seq + s;
@@ -616,7 +650,7 @@ export class SharedStore {
   private evict(e: number, ownStripe: number, valid: boolean, now: number): boolean {
     const p = e >>> SLOT_BITS, s = e & SLOT_MASK;
     const a = p >>> PAGES_PER_ARENA_SHIFT;
-    const mem = this.i32[a]!, base = this.base(p);
+    const mem = this.mem(p), base = this.base(p);
     const L = this.layoutOfPage(mem, base)!;
     const ki = base + L.key + 4 * s;
     const b = mem[ki]! & this.bucketMask;
