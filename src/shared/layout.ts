@@ -154,8 +154,11 @@ export const PAGE_HEADER_WORDS = 16;
  * with no lock, and a stale reader racing a class change must not write into anything else.
  */
 export const PG_REF = PAGE_HEADER_WORDS;
-export const PG_REF_WORDS = MAX_SLOTS_PER_PAGE / 32; // 256
-export const PG_BODY = PG_REF + PG_REF_WORDS; // 272: even, so Float64 fields can follow
+/** Two bit planes: a 2-bit use counter per slot (policy.ts). */
+export const PG_REF_WORDS = 2 * (MAX_SLOTS_PER_PAGE / 32); // 512
+/** Offset of the high bit plane from the low one. */
+export const PG_REF_HIGH = MAX_SLOTS_PER_PAGE / 32;
+export const PG_BODY = PG_REF + PG_REF_WORDS; // 528: even, so Float64 fields can follow
 
 // Entry states (word E_STATE). A claimed entry holds -(owner token): a take-over can tell whose.
 export const STATE_FREE = 0;
