@@ -61,7 +61,12 @@ export interface CacheHandle {
   readonly version: number;
   readonly parts: StoreParts;
   readonly options: ResolvedOptions;
+  /** Shared table of keys being computed right now (getOrCompute's single-flight). */
+  readonly inflight: SharedArrayBuffer;
 }
+
+/** Bytes of the single-flight table (see src/shared/inflight.ts). */
+export const INFLIGHT_BYTES = 256 * 1024;
 
 const DEFAULT_MODEL = 'default';
 
@@ -94,7 +99,7 @@ export class EmbeddingCache {
       lockTimeoutMs: resolved.lockTimeoutMs,
       secret,
     });
-    const handle: CacheHandle = { tag: HANDLE_TAG, version: HANDLE_VERSION, parts, options: resolved };
+    const handle: CacheHandle = { tag: HANDLE_TAG, version: HANDLE_VERSION, parts, options: resolved, inflight: new SharedArrayBuffer(INFLIGHT_BYTES) };
     return EmbeddingCache.fromHandle(handle);
   }
 
@@ -257,6 +262,22 @@ export class EmbeddingCache {
     this.closed = true;
   }
 
+  /**
+   * @internal The 128-bit key of (model, chunkId, text) as four int32 words written at out[at].
+   * For getOrCompute's single-flight table; validates like get().
+   */
+  keyWords(text: string, opts: KeyOptions | undefined, out: Int32Array, at: number): void {
+    this.assertOpen('keyWords');
+    const model = this.modelName(opts, 'keyWords');
+    this.hashKey(text, model, opts, 'keyWords');
+    out.set(this.key, at);
+  }
+
+  /** @internal This cache's lock-owner token (unique per attached instance). */
+  get ownerToken(): number {
+    return this.store.token;
+  }
+
   /** @internal Structural invariants, for tests. Empty when everything holds. */
   checkInvariants(): string[] {
     return this.store.checkInvariants();
@@ -368,6 +389,6 @@ function isHandle(h: unknown): h is CacheHandle {
   return c.tag === HANDLE_TAG && c.version === HANDLE_VERSION &&
     typeof c.parts === 'object' && c.parts !== null &&
     c.parts.control instanceof SharedArrayBuffer && Array.isArray(c.parts.arenas) &&
-    c.parts.arenas.every((a) => a instanceof SharedArrayBuffer) &&
+    c.parts.arenas.every((a) => a instanceof SharedArrayBuffer) && c.inflight instanceof SharedArrayBuffer &&
     typeof c.options === 'object' && c.options !== null;
 }
