@@ -140,7 +140,10 @@ export class EmbeddingCache {
     this.store.set(this.key, 0, m.id, m.cls, v, ttl > 0 ? Date.now() + ttl : 0);
   }
 
-  /** The vector stored for `text`, as a new Float32Array the caller owns; undefined on a miss. */
+  /**
+   * The vector stored for `text`, as a new Float32Array with a buffer of its own (transfer it
+   * freely); undefined on a miss. getInto() skips that allocation.
+   */
   get(text: string, opts?: KeyOptions): Float32Array | undefined {
     this.assertOpen('get');
     const model = this.modelName(opts, 'get');
@@ -151,6 +154,28 @@ export class EmbeddingCache {
       return undefined;
     }
     return this.store.get(this.key, 0, m.id, this.store.clock());
+  }
+
+  /**
+   * Copies the vector stored for `text` into `out` (from index `offset`) and returns true, or
+   * returns false on a miss, allocating nothing: the fast path when you reuse a buffer.
+   * `out` must have room for the model's dimension from `offset`.
+   */
+  getInto(text: string, out: Float32Array, opts?: KeyOptions & { offset?: number }): boolean {
+    this.assertOpen('getInto');
+    const model = this.modelName(opts, 'getInto');
+    const m = this.findModel(model);
+    this.hashKey(text, model, opts, 'getInto');
+    if (!(out instanceof Float32Array)) throw argumentError('getInto', 'out must be a Float32Array', out);
+    const offset = opts?.offset ?? 0;
+    if (m === undefined || m.cls < 0) {
+      this.store.countMiss();
+      return false;
+    }
+    if (!Number.isInteger(offset) || offset < 0 || offset + m.dims > out.length) {
+      throw argumentError('getInto', `out needs room for ${m.dims} floats from offset ${offset} (model "${model}"), but its length is ${out.length}`, offset);
+    }
+    return this.store.getInto(this.key, 0, m.id, this.store.clock(), out, offset);
   }
 
   /** Whether `text` has a live entry. Counts neither a hit nor a miss. */
@@ -173,22 +198,29 @@ export class EmbeddingCache {
     return this.store.delete(this.key, 0, m.id, Date.now());
   }
 
-  /** get() for each text, in order. */
+  /**
+   * get() for each text, in order. The hits of one call are views into one buffer allocated for
+   * the call (one allocation per batch, not per vector): they never overlap, but transferring
+   * one's `.buffer` moves them all — `.slice()` one first to send it alone.
+   */
   getMany(texts: readonly string[], opts?: KeyOptions): (Float32Array | undefined)[] {
     this.assertOpen('getMany');
     if (!Array.isArray(texts)) throw argumentError('getMany', 'texts must be an array of strings', texts);
     const model = this.modelName(opts, 'getMany');
     const m = this.findModel(model);
     const out = new Array<Float32Array | undefined>(texts.length);
+    if (m === undefined || m.cls < 0) {
+      for (let i = 0; i < texts.length; i++) this.hashKey(texts[i]!, model, opts, 'getMany');
+      out.fill(undefined);
+      this.store.countMiss(texts.length);
+      return out;
+    }
     const now = this.store.clock();
+    const d = m.dims;
+    const batch = new Float32Array(texts.length * d);
     for (let i = 0; i < texts.length; i++) {
       this.hashKey(texts[i]!, model, opts, 'getMany');
-      if (m === undefined || m.cls < 0) {
-        out[i] = undefined;
-        this.store.countMiss();
-      } else {
-        out[i] = this.store.get(this.key, 0, m.id, now);
-      }
+      out[i] = this.store.getInto(this.key, 0, m.id, now, batch, i * d) ? batch.subarray(i * d, (i + 1) * d) : undefined;
     }
     return out;
   }

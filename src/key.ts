@@ -5,6 +5,8 @@
  *
  *   u32 modelLen | model UTF-8 | u8 hasChunk | u32 chunkLen | chunkId UTF-8 | text UTF-8
  *
+ * (UTF-8 via utf8.ts, which keeps lone surrogates apart instead of mapping them to U+FFFD.)
+ *
  * Model and chunk id carry their lengths and the text runs to the end, so two different triples
  * never frame to the same bytes: ('ab', 'c') and ('a', 'bc') differ in the length word.
  *
@@ -18,6 +20,7 @@
  */
 import { createHmac } from 'node:crypto';
 import xxhash from 'xxhash-wasm';
+import { encodeLossless, encodeLosslessInto } from './utf8.js';
 
 export type KeyHash = 'xxhash' | 'sha256';
 
@@ -32,7 +35,6 @@ export function loadXXHash(): Promise<XXHash> {
   return xxhashReady;
 }
 
-const encoder = new TextEncoder();
 
 export class KeyHasher {
   /** Per (model, chunkId): the two 64-bit seeds the text is hashed under (xxhash), or the framed prefix (sha256). */
@@ -79,8 +81,8 @@ export class KeyHasher {
     const id = `${chunkId === undefined ? '-' : '+'}${model.length}:${model}${chunkId ?? ''}`;
     let p = this.prefixCache.get(id);
     if (p !== undefined) return p;
-    const m = encoder.encode(model);
-    const c = chunkId === undefined ? new Uint8Array(0) : encoder.encode(chunkId);
+    const m = encodeLossless(model);
+    const c = chunkId === undefined ? new Uint8Array(0) : encodeLossless(chunkId);
     const bytes = new Uint8Array(4 + m.length + 1 + 4 + c.length);
     const dv = new DataView(bytes.buffer);
     dv.setUint32(0, m.length, true);
@@ -104,9 +106,9 @@ export class KeyHasher {
   /** Writes the 128-bit key of (model, chunkId, text) into out[at..at+3]. */
   hash(model: string, chunkId: string | undefined, text: string, out: Int32Array, at = 0): void {
     const p = this.prefix(model, chunkId);
+    if (text.length * 3 + 1 > this.buf.length) this.buf = new Uint8Array(text.length * 3 + 1);
+    const bytes = this.buf.subarray(0, encodeLosslessInto(text, this.buf));
     if (this.xx !== null) {
-      if (text.length * 3 > this.buf.length) this.buf = new Uint8Array(text.length * 3);
-      const bytes = this.buf.subarray(0, encoder.encodeInto(text, this.buf).written);
       this.big[0] = this.xx.h64Raw(bytes, p.a);
       out[at] = this.bigWords[0]!;
       out[at + 1] = this.bigWords[1]!;
@@ -114,7 +116,7 @@ export class KeyHasher {
       out[at + 2] = this.bigWords[0]!;
       out[at + 3] = this.bigWords[1]!;
     } else {
-      const d = createHmac('sha256', this.secret).update(p.bytes).update(text, 'utf8').digest();
+      const d = createHmac('sha256', this.secret).update(p.bytes).update(bytes).digest();
       out[at] = d.readInt32LE(0);
       out[at + 1] = d.readInt32LE(4);
       out[at + 2] = d.readInt32LE(8);

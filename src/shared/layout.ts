@@ -64,6 +64,12 @@ export const C_SLOTS = 1;
 export const C_CUR_PAGE = 2;
 /** Pages owned by the class. */
 export const C_PAGES = 3;
+/**
+ * Free-slot stack head, 64 bits at an even word (CLASSES and CLASS_WORDS are even): low word the
+ * top entry id (NONE when empty), high word a tag bumped on every change, so a compare-exchange
+ * over both cannot be fooled by a pop and push of the same entry in between (ABA).
+ */
+export const C_FREE_HEAD = 8;
 export const CLASSES = HEADER_WORDS;
 
 // ── Control buffer: models ───────────────────────────────────────────────────────────────────

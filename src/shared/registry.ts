@@ -11,13 +11,13 @@
  */
 import { EmbeddingCacheError } from '../errors.js';
 import {
-  C_CUR_PAGE, C_DIMS, C_PAGES, C_SLOTS, CLASS_WORDS, CLASSES, H_CLASS_COUNT, H_MODEL_COUNT,
+  C_CUR_PAGE, C_DIMS, C_FREE_HEAD, C_PAGES, C_SLOTS, CLASS_WORDS, CLASSES, H_CLASS_COUNT, H_MODEL_COUNT,
   M_CLASS, M_DIMS, M_GEN, M_LIVE, M_NAME, M_NAME_LEN, MAX_CLASSES, MAX_DIMS, MAX_MODEL_NAME_BYTES,
   MAX_MODELS, MODEL_WORDS, MODELS, REGISTRY_LOCK, slotsPerPage,
 } from './layout.js';
 import type { LockTable } from './lock.js';
+import { encodeLossless } from '../utf8.js';
 
-const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
 export class ModelRegistry {
@@ -138,6 +138,8 @@ export class ModelRegistry {
     this.ctl[w + C_SLOTS] = slotsPerPage(dims);
     this.ctl[w + C_CUR_PAGE] = -1;
     this.ctl[w + C_PAGES] = 0;
+    this.ctl[w + C_FREE_HEAD] = -1; // entry id NONE, tag 0
+    this.ctl[w + C_FREE_HEAD + 1] = 0;
     Atomics.store(this.ctl, H_CLASS_COUNT, count + 1);
     return count;
   }
@@ -151,7 +153,7 @@ export class ModelRegistry {
   }
 
   private encodeName(name: string): Uint8Array {
-    const encoded = encoder.encode(name);
+    const encoded = encodeLossless(name);
     if (encoded.length > MAX_MODEL_NAME_BYTES) {
       throw new EmbeddingCacheError('ERR_INVALID_ARGUMENT', `Model names are at most ${MAX_MODEL_NAME_BYTES} bytes of UTF-8; got ${encoded.length} bytes. Use a shorter model id.`);
     }

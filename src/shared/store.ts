@@ -39,7 +39,7 @@
  */
 import { EmbeddingCacheError } from '../errors.js';
 import {
-  ARENA_MAX_BYTES, BUCKETS, C_CUR_PAGE, C_PAGES, CLASS_WORDS, CLASSES, controlWords, H_ATTACH_SEQ,
+  ARENA_MAX_BYTES, BUCKETS, C_CUR_PAGE, C_FREE_HEAD, C_PAGES, CLASS_WORDS, CLASSES, controlWords, H_ATTACH_SEQ,
   H_CLASS_COUNT, H_LAYOUT_VERSION, H_MAGIC, H_OCCUPIED, H_PAGES_USED, H_SECRET, H_STALE, H_TOKEN_SEQ, H_TTL_USED,
   LAYOUT_VERSION, LOCKS, M_GEN, M_LIVE, MAGIC, MAX_MODELS, MAX_PAGES, MODEL_WORDS, MODELS, NONE,
   PAGE_BYTES, PAGE_HEADER_WORDS, PAGE_WORD_SHIFT, PAGE_WORDS, PAGES_PER_ARENA, PAGES_PER_ARENA_SHIFT,
@@ -52,7 +52,6 @@ import { LockTable } from './lock.js';
 import { clearReferenced, markReferenced, testAndClearReferenced } from './policy.js';
 import { ModelRegistry } from './registry.js';
 import { Counters } from './stats.js';
-import { ResultPool } from './result-pool.js';
 
 /** What a thread needs to attach: the buffers and the sizes fixed at creation. */
 export interface StoreParts {
@@ -68,6 +67,8 @@ export interface StoreParts {
 export type EvictHook = (key: Int32Array, modelId: number, vector: Float32Array, expiresAt: number) => void;
 
 const MAX_CHAIN_STEPS = 256;
+/** probe(): copy the vector into a new Float32Array of its own. */
+const COPY_NEW = new Float32Array(0);
 const READ_RETRIES = 16;
 
 function nextPow2(n: number): number {
@@ -101,6 +102,8 @@ export class SharedStore {
   evictHook: EvictHook | null = null;
 
   private readonly ctl: Int32Array;
+  /** The control buffer as 64-bit words, for the free-stack heads (C_FREE_HEAD). */
+  private readonly ctl64: BigUint64Array;
   private readonly i32: Int32Array[];
   private readonly f32: Float32Array[];
   private readonly f64: Float64Array[];
@@ -117,7 +120,6 @@ export class SharedStore {
   /** The vector of the last hit of probe(). */
   private found: Float32Array | undefined;
   private readonly keyScratch = new Int32Array(4);
-  private readonly results = new ResultPool();
 
   /** Allocates and initializes the shared memory of a new store. */
   static create(opts: { maxBytes: number; expectedEntries: number; maxEntries: number; lockTimeoutMs: number; secret: Uint8Array }): StoreParts {
@@ -136,6 +138,7 @@ export class SharedStore {
   constructor(parts: StoreParts) {
     this.parts = parts;
     this.ctl = new Int32Array(parts.control);
+    this.ctl64 = new BigUint64Array(parts.control);
     if (this.ctl[H_MAGIC] !== MAGIC || this.ctl[H_LAYOUT_VERSION] !== LAYOUT_VERSION) {
       throw new EmbeddingCacheError('ERR_INVALID_HANDLE', 'The handle\'s shared memory is not an embedcache of this version.');
     }
@@ -208,7 +211,11 @@ export class SharedStore {
    * the vector in this.found. Expired and invalidated entries are misses (and reclaimed if their
    * stripe is free right now).
    */
-  private probe(k: Int32Array, ko: number, m: number, now: number, copy: boolean): boolean {
+  /**
+   * `out` selects the copy: null copies nothing (has), COPY_NEW into a new Float32Array, any
+   * other array at out[outAt] (the caller checked it has room for the model's dimension).
+   */
+  private probe(k: Int32Array, ko: number, m: number, now: number, out: Float32Array | null, outAt: number): boolean {
     // Only the two seq reads are Atomics (they order the snapshot); the other shared words are
     // read plainly: a stale value there can only turn into a retry or a miss, never a wrong hit.
     // (Atomics.load is a builtin call in Node 20, not inlined: it costs ~10-25 ns each.)
@@ -246,10 +253,14 @@ export class SharedStore {
           const entryModel = mem[base + L.model + s];
           const expires = this.f64[a]![(base >>> 1) + L.expiryF64 + s]!;
           let vec: Float32Array | undefined;
-          if (copy) {
+          if (out !== null) {
             const v = base + L.vec + s * L.dims;
-            vec = this.results.take(L.dims);
-            vec.set(this.f32[a]!.subarray(v, v + L.dims));
+            if (out === COPY_NEW) {
+              vec = new Float32Array(L.dims);
+              vec.set(this.f32[a]!.subarray(v, v + L.dims));
+            } else {
+              out.set(this.f32[a]!.subarray(v, v + L.dims), outAt);
+            }
           }
           if (Atomics.load(mem, seqAt) !== seq || mem[base + PG_EPOCH] !== ep) { retry = true; break; }
           if (state !== STATE_LIVE || entryModel !== m) return false;
@@ -276,8 +287,9 @@ export class SharedStore {
     return this.ctl[H_TTL_USED] === 0 ? 0 : Date.now();
   }
 
+  /** The vector of key k as a new Float32Array with a buffer of its own, or undefined. */
   get(k: Int32Array, ko: number, m: number, now: number): Float32Array | undefined {
-    if (this.probe(k, ko, m, now, true)) {
+    if (this.probe(k, ko, m, now, COPY_NEW, 0)) {
       this.counters.add(ST_HITS);
       const v = this.found;
       this.found = undefined;
@@ -287,9 +299,16 @@ export class SharedStore {
     return undefined;
   }
 
+  /** Copies the vector of key k into out[at…]; false on a miss. out must have room for it. */
+  getInto(k: Int32Array, ko: number, m: number, now: number, out: Float32Array, at: number): boolean {
+    const hit = this.probe(k, ko, m, now, out, at);
+    this.counters.add(hit ? ST_HITS : ST_MISSES);
+    return hit;
+  }
+
   /** A lookup that copies nothing and counts nothing. */
   has(k: Int32Array, ko: number, m: number, now: number): boolean {
-    return this.probe(k, ko, m, now, false);
+    return this.probe(k, ko, m, now, null, 0);
   }
 
   /** Counts a miss that happened outside the store (unknown model). */
@@ -381,12 +400,18 @@ export class SharedStore {
     this.acquireAll();
     try {
       const pagesUsed = Atomics.load(this.ctl, H_PAGES_USED);
+      const classes = Atomics.load(this.ctl, H_CLASS_COUNT);
+      for (let c = 0; c < classes; c++) this.resetFree(c);
       for (let p = 0; p < pagesUsed; p++) {
         const mem = this.mem(p), base = this.base(p);
+        const L = this.layoutOfPage(mem, base);
         Atomics.add(mem, base + PG_EPOCH, 1);
         mem.fill(0, base + PG_REF, base + PAGE_WORDS);
-        Atomics.store(mem, base + PG_BUMP, 0);
         Atomics.add(mem, base + PG_EPOCH, 1);
+        if (L === undefined) continue;
+        // Every used slot is free now: stack them so new entries reuse them before new pages.
+        const used = Math.min(L.slots, mem[base + PG_BUMP]!);
+        for (let s = used - 1; s >= 0; s--) this.pushFree(mem[base + PG_CLASS]! - 1, (p << SLOT_BITS) | s);
       }
       this.ctl.fill(NONE, BUCKETS, BUCKETS + this.parts.buckets);
       Atomics.store(this.ctl, H_OCCUPIED, 0);
@@ -501,6 +526,57 @@ export class SharedStore {
     Atomics.store(mem, seqAt, (seq | 1) + 1); // even, and moved: a reader mid-copy retries
     Atomics.store(mem, base + L.state + s, STATE_FREE);
     Atomics.sub(this.ctl, H_OCCUPIED, 1);
+    this.pushFree(mem[base + PG_CLASS]! - 1, e);
+  }
+
+  // ── Free slots ─────────────────────────────────────────────────────────────────────────────
+  // A lock-free stack per class (Treiber), linked through the entries' `next` words, with a tag
+  // in the head against ABA. It is a hint: a slot popped by a thread that then dies is found
+  // again by the sweep (its state is FREE), and every claim is a CAS FREE → -token, so a stale
+  // or damaged stack can only make a pop come back empty-handed, never hand out a live entry.
+
+  private freeHead(cls: number): number {
+    return (CLASSES + cls * CLASS_WORDS + C_FREE_HEAD) >>> 1;
+  }
+
+  private pushFree(cls: number, e: number): void {
+    const h = this.freeHead(cls);
+    const p = e >>> SLOT_BITS, s = e & SLOT_MASK;
+    const mem = this.mem(p), base = this.base(p);
+    const L = this.layoutOfPage(mem, base);
+    if (L === undefined) return;
+    for (;;) {
+      const old = Atomics.load(this.ctl64, h);
+      mem[base + L.next + s] = Number(BigInt.asIntN(32, old));
+      const next = (((old >> 32n) + 1n) & 0xffffffffn) << 32n | BigInt(e >>> 0);
+      if (Atomics.compareExchange(this.ctl64, h, old, next) === old) return;
+    }
+  }
+
+  /** A free slot of class cls claimed for the caller (state -token), or NONE. */
+  private popFree(cls: number, L: PageLayout): number {
+    const h = this.freeHead(cls);
+    const pagesUsed = Atomics.load(this.ctl, H_PAGES_USED);
+    for (let tries = 0; tries < 64; tries++) {
+      const old = Atomics.load(this.ctl64, h);
+      const e = Number(BigInt.asIntN(32, old));
+      if (e === NONE) return NONE;
+      const p = e >>> SLOT_BITS, s = e & SLOT_MASK;
+      let next = NONE;
+      const valid = p < pagesUsed;
+      const mem = valid ? this.mem(p) : undefined, base = this.base(p);
+      if (mem !== undefined && mem[base + PG_CLASS] === cls + 1 && s < L.slots) next = mem[base + L.next + s]!;
+      const nv = (((old >> 32n) + 1n) & 0xffffffffn) << 32n | BigInt(next >>> 0);
+      if (Atomics.compareExchange(this.ctl64, h, old, nv) !== old) continue;
+      // Popped: it is ours only if it is still a free slot of this class.
+      if (mem === undefined || mem[base + PG_CLASS] !== cls + 1 || s >= L.slots) continue;
+      if (Atomics.compareExchange(mem, base + L.state + s, STATE_FREE, -this.token) === STATE_FREE) return e;
+    }
+    return NONE;
+  }
+
+  private resetFree(cls: number): void {
+    Atomics.store(this.ctl64, this.freeHead(cls), 0xffffffffn);
   }
 
   /** Takes a live entry out of its model's (or the stale) count. */
@@ -525,6 +601,8 @@ export class SharedStore {
     void m;
     for (let round = 0; round < 4; round++) {
       if (this.reserve()) {
+        const reused = this.popFree(cls, L);
+        if (reused !== NONE) return reused;
         const fresh = this.freshSlot(cls, L);
         if (fresh !== NONE) return fresh;
         const swept = this.sweep(cls, L, stripe, true);
@@ -712,6 +790,7 @@ export class SharedStore {
         Atomics.store(mem, seqAt, (Atomics.load(mem, seqAt) | 1) + 1);
         Atomics.store(mem, base + L.state + s, STATE_FREE);
         Atomics.sub(this.ctl, H_OCCUPIED, 1);
+        this.pushFree(mem[base + PG_CLASS]! - 1, e);
         this.anyHand = pos;
         return true;
       }
@@ -792,6 +871,9 @@ export class SharedStore {
       mem[base + PG_DIMS] = NL.dims;
       mem[base + PG_BUMP] = 0;
       Atomics.store(mem, base + PG_CLASS, cls + 1);
+      // The old class's free stack may hold slots of this page: drop the stack (its other slots
+      // are still FREE and the sweep finds them).
+      this.resetFree(oldCls);
       Atomics.sub(this.ctl, CLASSES + oldCls * CLASS_WORDS + C_PAGES, 1);
       Atomics.compareExchange(this.ctl, CLASSES + oldCls * CLASS_WORDS + C_CUR_PAGE, p, -1);
       Atomics.add(this.ctl, CLASSES + cls * CLASS_WORDS + C_PAGES, 1);
@@ -825,6 +907,7 @@ export class SharedStore {
       Atomics.store(mem, base + L.seq + s, (seq | 1) + 1);
       Atomics.store(mem, base + L.state + s, STATE_FREE);
       Atomics.sub(this.ctl, H_OCCUPIED, 1);
+      this.pushFree(mem[base + PG_CLASS]! - 1, e);
     } else if (st === STATE_LIVE && (seq & 1) !== 0) {
       // Rewritten in place and cut off mid-copy: the vector is torn, drop the entry.
       this.unlink(e, b);
@@ -882,7 +965,7 @@ export class SharedStore {
       }
     }
     if (linked !== occupied) problems.push(`linked entries ${linked} != occupied ${occupied}`);
-    void H_CLASS_COUNT; void PG_DIMS; void REGISTRY_LOCK; void PG_SLOTS;
+    void PG_DIMS; void REGISTRY_LOCK; void PG_SLOTS;
     return problems;
   }
 }

@@ -81,6 +81,7 @@ import {
   META_NEXT_MODEL_KEY,
   MODEL_PREFIX,
   RECORD_KEY_BYTES,
+  RecordArena,
   decodeFormatMeta,
   decodeModelMeta,
   decodeU32,
@@ -104,6 +105,7 @@ import {
   recordKeyModelId,
   recordModelId,
   recordWrittenMs,
+  viewVector,
   writeRecordKey,
   type FormatMeta,
   type ModelMeta,
@@ -242,10 +244,19 @@ export class SpillTier {
   private readonly expiry: Bin;
 
   private readonly models = new Map<string, ModelState>();
+  /** Models whose invalidation failed on disk: never read or written by this instance again. */
+  private readonly disabledModels = new Set<string>();
   private readonly keyScratch = new Uint8Array(RECORD_KEY_BYTES);
+  private readonly arena = new RecordArena();
+  private readonly view: SpillHit = { vector: new Float32Array(0), createdMs: 0, expiresMs: 0 };
+  private readonly viewScratch = { buf: new Float32Array(0) };
 
   private queue: Op[] = [];
+  /** Queued or uncommitted ops by key string, so that this instance's gets see them. */
   private readonly pending = new Map<string, Op>();
+  /** Insertion order of `pending`, to forget the oldest in O(1) once PENDING_MAX is reached. */
+  private readonly pendingRing: (Op | undefined)[] = new Array<Op | undefined>(PENDING_MAX);
+  private pendingPos = 0;
   private drainTimer: NodeJS.Immediate | undefined;
   /** The last batch's settled promise: lmdb-js commits batches in order, so awaiting it awaits all. */
   private tail: Promise<void> = Promise.resolve();
@@ -462,8 +473,13 @@ export class SpillTier {
    */
   checkDims(model: string, dims: number): void {
     if (this.closed) return;
-    const state = this.modelState(model, Date.now(), undefined, true);
-    const fixed = this.fixDims(model, state, dims);
+    let fixed: number;
+    try {
+      fixed = this.fixDims(model, this.modelState(model, Date.now(), undefined, true), dims);
+    } catch (err) {
+      this.fail('checkDims', err, 1); // a disk fault: enqueue will count its own failures
+      return;
+    }
     if (fixed !== dims) {
       throw new EmbeddingCacheError(
         'ERR_DIMENSION_MISMATCH',
@@ -477,20 +493,32 @@ export class SpillTier {
    * small synchronous transaction, O(1) in the number of records) and frees its dims. The old
    * records are deleted in the background. Call it before publishing the memory tier's new
    * generation, so that a thread that sees the new memory generation finds the new disk one.
+   * Never throws. Returns false if the disk could not be updated: the old records are then
+   * still reachable from disk, this instance stops using the disk for the model, and the cache
+   * should keep other threads from reading the model from disk too.
    */
-  invalidateModel(model: string): void {
-    if (this.closed) return;
-    this.drain(); // queued old-generation writes must land before the sweep may call the file clean
-    // Always through a write transaction: it reads the latest model record, whatever this
-    // instance's view (another thread may have created the model a moment ago).
-    const stored = this.meta.transactionSync(() => {
-      const current = this.readModel(model);
-      if (current === undefined) return undefined; // no record of this model was ever written
-      const next: ModelMeta = { id: current.id, generation: (current.generation + 1) % MAX_U32, dims: 0 };
-      this.meta.putSync(MODEL_PREFIX + model, encodeModelMeta(next));
-      return next;
-    });
-    if (stored === undefined) return;
+  invalidateModel(model: string): boolean {
+    if (this.closed) return false;
+    let stored: ModelMeta | undefined;
+    try {
+      this.drain(); // queued old-generation writes must land before the sweep may call the file clean
+      // Always through a write transaction: it reads the latest model record, whatever this
+      // instance's view (another thread may have created the model a moment ago).
+      stored = this.meta.transactionSync(() => {
+        const current = this.readModel(model);
+        if (current === undefined) return undefined; // no record of this model was ever written
+        const next: ModelMeta = { id: current.id, generation: (current.generation + 1) % MAX_U32, dims: 0 };
+        this.meta.putSync(MODEL_PREFIX + model, encodeModelMeta(next));
+        return next;
+      });
+    } catch (err) {
+      // The old records are still reachable on disk. This instance stops using the disk for
+      // the model, and says so; the cache decides what the other threads do.
+      this.disabledModels.add(model);
+      this.fail('invalidateModel', err, 1);
+      return false;
+    }
+    if (stored === undefined) return true;
     const state = this.models.get(model);
     if (state !== undefined) {
       state.id = stored.id;
@@ -499,45 +527,58 @@ export class SpillTier {
       state.checkedMs = Date.now();
     }
     this.requestSweep();
+    return true;
   }
 
   // -------------------------------------------------------------------------------------------
   // Reads.
 
   /**
-   * The record for (key, model), or undefined. Synchronous. An expired record is never returned
-   * (it is deleted in the background). `memGen` is the memory tier's generation of the model:
-   * when it differs from the last one seen, the model's disk generation is re-read first.
-   * Never throws for a fault: a failed or corrupt read counts in errors and returns undefined.
+   * The record for (key, model) as a fresh vector the caller owns, or undefined. Synchronous.
+   * An expired record is never returned (it is deleted in the background). `memGen` is the
+   * memory tier's generation of the model: when it differs from the last one this instance
+   * saw, the model's disk generation is re-read first. Never throws for a fault: a failed or
+   * corrupt read counts in errors and returns undefined.
    */
   get(key: Uint8Array, model: string, now: number, memGen?: number): SpillHit | undefined {
+    const bytes = this.lookup(key, model, now, memGen);
+    if (bytes === undefined) return undefined;
+    return { vector: decodeVector(bytes), createdMs: recordCreatedMs(bytes), expiresMs: recordExpiresMs(bytes) };
+  }
+
+  /**
+   * Like get(), without the copy: the returned object and its `vector` view are reused and stay
+   * valid only until the next call on this instance. For promotion, which copies the floats into
+   * the memory tier anyway; it saves allocating a 3 KB array per hit.
+   */
+  peek(key: Uint8Array, model: string, now: number, memGen?: number): SpillHit | undefined {
+    const bytes = this.lookup(key, model, now, memGen);
+    if (bytes === undefined) return undefined;
+    const view = this.view;
+    view.vector = viewVector(bytes, this.viewScratch);
+    view.createdMs = recordCreatedMs(bytes);
+    view.expiresMs = recordExpiresMs(bytes);
+    return view;
+  }
+
+  /** The valid, unexpired record bytes for (key, model); counts the hit or miss. */
+  private lookup(key: Uint8Array, model: string, now: number, memGen: number | undefined): Uint8Array | undefined {
     if (this.closed) return undefined;
     if (key.length !== CONTENT_KEY_BYTES) throw new RangeError(`A spill key is ${CONTENT_KEY_BYTES} bytes, got ${key.length}.`);
     try {
-      const state = this.modelState(model, now, memGen, false);
-      if (state.id === 0) {
-        this.misses++;
-        return undefined;
-      }
-      const recKey = this.keyScratch;
-      writeRecordKey(recKey, state.id, state.generation, key);
-      let bytes: Uint8Array | undefined;
-      if (this.pending.size !== 0) {
-        const op = this.pending.get(keyString(recKey));
-        if (op !== undefined) {
-          if (op.value === null) {
-            this.misses++;
-            return undefined;
-          }
-          bytes = op.value;
-        }
-      }
-      bytes ??= this.records.getBinaryFast(recKey);
+      let bytes = this.find(key, model, now, memGen, false);
       if (bytes === undefined) {
+        // lmdb-js renews a thread's read snapshot once per event-loop turn, so it can predate a
+        // commit by another thread or process. Before calling it a miss, look again in a fresh
+        // one: a miss costs the caller an embedding call, a second lookup costs a microsecond.
+        this.root.resetReadTxn();
+        bytes = this.find(key, model, now, memGen, true);
+      }
+      if (bytes === undefined || bytes === null) {
         this.misses++;
         return undefined;
       }
-      if (!isValidRecord(bytes) || recordModelId(bytes) !== state.id || recordGeneration(bytes) !== state.generation) {
+      if (!isValidRecord(bytes)) {
         this.fail('a read', new Error('a record has the wrong length or header (not written by this format)'), 1);
         this.misses++;
         return undefined;
@@ -548,10 +589,8 @@ export class SpillTier {
         this.scheduleMaintenance();
         return undefined;
       }
-      const createdMs = recordCreatedMs(bytes);
-      const vector = decodeVector(bytes);
       this.hits++;
-      return { vector, createdMs, expiresMs };
+      return bytes;
     } catch (err) {
       this.fail('a read', err, 1);
       this.misses++;
@@ -559,11 +598,38 @@ export class SpillTier {
     }
   }
 
+  /**
+   * The stored bytes for (key, model) in the current snapshot (or this instance's queue);
+   * undefined when not found, null when this instance has a delete of it queued. With `fresh`,
+   * a model the instance believed absent is looked up again.
+   */
+  private find(key: Uint8Array, model: string, now: number, memGen: number | undefined, fresh: boolean): Uint8Array | null | undefined {
+    if (this.disabledModels.size !== 0 && this.disabledModels.has(model)) return null;
+    let state = this.modelState(model, now, memGen, false);
+    if (state.id === 0) {
+      if (!fresh) return undefined;
+      this.models.delete(model);
+      state = this.modelState(model, now, memGen, false);
+      if (state.id === 0) return null;
+    }
+    const recKey = this.keyScratch;
+    writeRecordKey(recKey, state.id, state.generation, key);
+    if (this.pending.size !== 0) {
+      const op = this.pending.get(keyString(recKey));
+      if (op !== undefined) return op.value;
+    }
+    const bytes = this.records.getBinaryFast(recKey);
+    if (bytes !== undefined && (recordModelId(bytes) !== state.id || recordGeneration(bytes) !== state.generation)) {
+      this.fail('a read', new Error('a record disagrees with its key'), 1);
+      return null;
+    }
+    return bytes;
+  }
+
   // -------------------------------------------------------------------------------------------
   // Writes.
 
-  private nextWrittenMs(): number {
-    const now = Date.now();
+  private nextWrittenMs(now: number): number {
     this.lastWrittenMs = now > this.lastWrittenMs ? now : this.lastWrittenMs + WRITTEN_STEP_MS;
     return this.lastWrittenMs;
   }
@@ -571,15 +637,12 @@ export class SpillTier {
   private push(op: Op): void {
     this.queue.push(op);
     const before = this.pending.get(op.ks);
-    if (before !== undefined) {
-      this.pending.delete(op.ks); // re-inserted below, at the young end
-      if (before.value !== null) op.priors = [...(before.priors ?? []), before.writtenMs, before.expiresMs];
-    }
+    if (before !== undefined && before.value !== null) op.priors = [...(before.priors ?? []), before.writtenMs, before.expiresMs];
+    const evicted = this.pendingRing[this.pendingPos];
+    if (evicted !== undefined && this.pending.get(evicted.ks) === evicted) this.pending.delete(evicted.ks);
+    this.pendingRing[this.pendingPos] = op;
+    this.pendingPos = (this.pendingPos + 1) % PENDING_MAX;
     this.pending.set(op.ks, op);
-    if (this.pending.size > PENDING_MAX) {
-      const oldest = this.pending.keys().next();
-      if (oldest.done !== true) this.pending.delete(oldest.value);
-    }
     if (this.queue.length >= BATCH_MAX) this.drain();
     else this.drainTimer ??= setImmediate(() => this.drain());
   }
@@ -595,16 +658,19 @@ export class SpillTier {
       if (rec.key.length !== CONTENT_KEY_BYTES) throw new RangeError(`A spill key is ${CONTENT_KEY_BYTES} bytes, got ${rec.key.length}.`);
       const now = Date.now();
       if (rec.expiresMs !== 0 && rec.expiresMs <= now) return;
+      if (this.disabledModels.size !== 0 && this.disabledModels.has(rec.model)) return;
+      if (!(rec.vector instanceof Float32Array) || rec.vector.length === 0) throw new TypeError('a record needs a non-empty Float32Array vector');
       const state = this.modelState(rec.model, now, memGen, true);
       const dims = this.fixDims(rec.model, state, rec.vector.length);
       if (dims !== rec.vector.length) {
         throw new RangeError(`model '${rec.model}' has ${dims}-dimensional vectors on disk, and a record has ${rec.vector.length}`);
       }
-      const writtenMs = this.nextWrittenMs();
+      const writtenMs = this.nextWrittenMs(now);
       const recKey = recordKey(state.id, state.generation, rec.key);
       const value = encodeRecord(
         { dims, modelId: state.id, generation: state.generation, createdMs: rec.createdMs, expiresMs: rec.expiresMs, writtenMs },
         rec.vector,
+        this.arena,
       );
       this.push({ recKey, ks: keyString(recKey), value, writtenMs, expiresMs: rec.expiresMs, priors: undefined });
     } catch (err) {
@@ -694,6 +760,8 @@ export class SpillTier {
       if (op.value !== null) written++;
       op.priors = undefined;
     }
+    // Ops superseded inside this batch are settled too (their slot in the ring is harmless).
+    if (this.pending.size === 0) this.pendingRing.fill(undefined);
     this.settledSeq = Math.max(this.settledSeq, seq);
     if (err === undefined) {
       this.writes += written;
@@ -728,7 +796,11 @@ export class SpillTier {
       await this.tail;
       this.captureStats();
       this.closed = true;
-      await this.root.close().catch((err: unknown) => this.fail('close', err, 0));
+      try {
+        await this.root.close();
+      } catch (err) {
+        this.fail('close', err, 0);
+      }
     })();
     return this.closePromise;
   }
