@@ -596,6 +596,20 @@ export class SharedStore {
     }
   }
 
+  /** Grows page p's arena to cover it (grow never shrinks; racing growers are fine). */
+  private commit(p: number): void {
+    const arena = this.parts.arenas[p >>> PAGES_PER_ARENA_SHIFT]!;
+    const need = ((p & (PAGES_PER_ARENA - 1)) + 1) * PAGE_BYTES;
+    while (arena.byteLength < need) {
+      try {
+        arena.grow(need);
+      } catch (err) {
+        // Another thread grew it further first: fine if that covers us.
+        if (arena.byteLength < need) throw err;
+      }
+    }
+  }
+
   /** A claimed entry of class cls for a new key, or NONE if the class has no room. */
   private allocate(cls: number, L: PageLayout, stripe: number, m: number): number {
     void m;
@@ -646,17 +660,10 @@ export class SharedStore {
     for (;;) {
       p = Atomics.load(this.ctl, H_PAGES_USED);
       if (p >= this.maxPages) return NONE;
+      // Commit the memory before publishing the page count: other threads walk pages
+      // [0, H_PAGES_USED) and must find each one committed (zeroed: class 0, skipped).
+      this.commit(p);
       if (Atomics.compareExchange(this.ctl, H_PAGES_USED, p, p + 1) === p) break;
-    }
-    const arena = this.parts.arenas[p >>> PAGES_PER_ARENA_SHIFT]!;
-    const need = ((p & (PAGES_PER_ARENA - 1)) + 1) * PAGE_BYTES;
-    while (arena.byteLength < need) {
-      try {
-        arena.grow(need);
-      } catch (err) {
-        // Another thread grew it further first (grow never shrinks): fine if it covers us.
-        if (arena.byteLength < need) throw err;
-      }
     }
     const mem = this.mem(p), base = this.base(p);
     mem[base + PG_SLOTS] = L.slots;
