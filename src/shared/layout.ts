@@ -154,6 +154,11 @@ export const PG_BUMP = 2;
 export const PG_DIMS = 3;
 /** Page seqlock: odd while the page changes class; readers check it around a read. */
 export const PG_EPOCH = 4;
+/**
+ * 1 if the page had a hit since the page hand last passed (set by readers, plain store only when
+ * 0). A writer short of room takes a page of another class whose flag stayed 0 (store.ts).
+ */
+export const PG_HOT = 5;
 export const PAGE_HEADER_WORDS = 16;
 /**
  * Reference bits, one per slot, at a fixed place whatever the page's class: a reader sets a bit

@@ -43,7 +43,7 @@ import {
   H_CLASS_COUNT, H_LAYOUT_VERSION, H_MAGIC, H_OCCUPIED, H_PAGES_USED, H_SECRET, H_STALE, H_TOKEN_SEQ, H_TTL_USED,
   LAYOUT_VERSION, LOCKS, M_GEN, M_LIVE, MAGIC, MAX_MODELS, MAX_PAGES, MODEL_WORDS, MODELS, NONE,
   PAGE_BYTES, PAGE_HEADER_WORDS, PAGE_WORD_SHIFT, PAGE_WORDS, PAGES_PER_ARENA, PAGES_PER_ARENA_SHIFT,
-  pageLayout, type PageLayout, PG_BODY, PG_BUMP, PG_CLASS, PG_DIMS, PG_EPOCH, PG_REF, PG_SLOTS,
+  pageLayout, type PageLayout, PG_BODY, PG_BUMP, PG_CLASS, PG_DIMS, PG_EPOCH, PG_HOT, PG_REF, PG_SLOTS,
   SECRET_WORDS, SLOT_BITS, SLOT_MASK, ST_DELETES, ST_EVICTIONS, ST_EXPIRATIONS, ST_HITS,
   ST_INVALIDATIONS, ST_MISSES, ST_PAGE_STEALS, ST_SETS, ST_TAKEOVERS, STATE_FREE, STATE_LIVE,
   STRIPES, REGISTRY_LOCK,
@@ -67,6 +67,8 @@ export interface StoreParts {
 export type EvictHook = (key: Int32Array, modelId: number, vector: Float32Array, expiresAt: number) => void;
 
 const MAX_CHAIN_STEPS = 256;
+/** allocate(): no slot now, but stealTarget is a cold page of another class worth taking. */
+const STEAL = -2;
 /** probe(): copy the vector into a new Float32Array of its own. */
 const COPY_NEW = new Float32Array(0);
 const READ_RETRIES = 16;
@@ -117,6 +119,9 @@ export class SharedStore {
   private readonly hands: number[] = [];
   private anyHand = 0;
   private stealHand = 0;
+  /** Page CLOCK over other classes' pages (coldForeignPage), and the page it picked. */
+  private pageHand = 0;
+  private stealTarget = NONE;
   /** The vector of the last hit of probe(). */
   private found: Float32Array | undefined;
   private readonly keyScratch = new Int32Array(4);
@@ -269,6 +274,7 @@ export class SharedStore {
             return false;
           }
           markReferenced(mem, base, s);
+          if (mem[base + PG_HOT] === 0) mem[base + PG_HOT] = 1;
           this.found = vec;
           return true;
         }
@@ -338,7 +344,7 @@ export class SharedStore {
           placed = true;
         } else {
           const e = this.allocate(cls, L, stripe, m);
-          if (e !== NONE) {
+          if (e >= 0) {
             this.fill(stripe, e, b, k, ko, m, vec, expiresAt);
             placed = true;
           }
@@ -351,8 +357,12 @@ export class SharedStore {
         this.counters.add(ST_SETS);
         return;
       }
-      // No room in this class: take a page from another class (all locks), then try again.
-      if (!this.stealPage(cls) && round >= 2) {
+      // No room in this class, or a cold page of another class to take: move a page over (all
+      // locks, so outside our stripe lock), then try again. Failing to find room is transient
+      // (other writers hold the candidates); give up only after many rounds.
+      const target = this.stealTarget;
+      this.stealTarget = NONE;
+      if (!this.stealPage(cls, target) && round >= 100) {
         throw new EmbeddingCacheError('ERR_CAPACITY', 'No memory could be found for this vector: every page is in use by entries that are being written. Raise maxBytes.');
       }
     }
@@ -619,6 +629,12 @@ export class SharedStore {
         if (reused !== NONE) return reused;
         const fresh = this.freshSlot(cls, L);
         if (fresh !== NONE) return fresh;
+        // Memory is full. A page of another class that went cold is worth more to us than
+        // our own coldest entry.
+        if (this.coldForeignPage(cls)) {
+          Atomics.sub(this.ctl, H_OCCUPIED, 1);
+          return STEAL;
+        }
         const swept = this.sweep(cls, L, stripe, true);
         if (swept !== NONE) return swept;
         Atomics.sub(this.ctl, H_OCCUPIED, 1);
@@ -631,6 +647,31 @@ export class SharedStore {
       if (!this.evictAny(stripe)) return NONE;
     }
     return NONE;
+  }
+
+  /**
+   * Page CLOCK: looks at the next two pages of other classes; one with no hit since the hand
+   * last passed is chosen (this.stealTarget), one with hits gets its flag cleared. A single
+   * model never gets here with a foreign page; with several, memory follows the traffic (and an
+   * invalidated model's pages, which no longer get hits, go first).
+   */
+  private coldForeignPage(cls: number): boolean {
+    const pagesUsed = Atomics.load(this.ctl, H_PAGES_USED);
+    for (let looked = 0, i = 0; looked < 2 && i < pagesUsed; i++) {
+      const p = this.pageHand % pagesUsed;
+      this.pageHand = p + 1;
+      const mem = this.mem(p), base = this.base(p);
+      const c = mem[base + PG_CLASS]!;
+      if (c === 0 || c === cls + 1) continue;
+      looked++;
+      if (mem[base + PG_HOT] !== 0) {
+        mem[base + PG_HOT] = 0;
+        continue;
+      }
+      this.stealTarget = p;
+      return true;
+    }
+    return false;
   }
 
   /** A never-used slot of class cls (bumping its current page, or a new page), or NONE. */
@@ -669,6 +710,7 @@ export class SharedStore {
     mem[base + PG_SLOTS] = L.slots;
     mem[base + PG_DIMS] = L.dims;
     mem[base + PG_BUMP] = 0;
+    mem[base + PG_HOT] = 1;
     Atomics.store(mem, base + PG_CLASS, cls + 1);
     Atomics.add(this.ctl, CLASSES + cls * CLASS_WORDS + C_PAGES, 1);
     return p;
@@ -833,13 +875,20 @@ export class SharedStore {
    * is anywhere in the store and no slot is half-claimed). Readers are kept out by the page
    * epoch. Returns false if no page could be taken (or room appeared meanwhile).
    */
-  private stealPage(cls: number): boolean {
+  private stealPage(cls: number, target = NONE): boolean {
     this.acquireAll();
     try {
       if (Atomics.load(this.ctl, H_PAGES_USED) < this.maxPages) return true; // room appeared
       const pagesUsed = Atomics.load(this.ctl, H_PAGES_USED);
       let victim = NONE;
-      for (let i = 0; i < pagesUsed; i++) {
+      if (target !== NONE) {
+        // A page the page hand found cold: take it if it still belongs to another class, else
+        // let the caller look again (its allocation may well succeed now).
+        const c = target < pagesUsed ? this.mem(target)[this.base(target) + PG_CLASS]! : 0;
+        if (c === 0 || c === cls + 1) return true;
+        victim = target;
+      }
+      for (let i = 0; victim === NONE && i < pagesUsed; i++) {
         const p = (this.stealHand + i) % pagesUsed;
         const c = this.mem(p)[this.base(p) + PG_CLASS]!;
         if (c !== 0 && c !== cls + 1) { victim = p; break; }
@@ -877,6 +926,7 @@ export class SharedStore {
       mem[base + PG_SLOTS] = NL.slots;
       mem[base + PG_DIMS] = NL.dims;
       mem[base + PG_BUMP] = 0;
+      mem[base + PG_HOT] = 1; // a pass of grace before the page hand may take it back
       Atomics.store(mem, base + PG_CLASS, cls + 1);
       // The old class's free stack may hold slots of this page: drop the stack (its other slots
       // are still FREE and the sweep finds them).
