@@ -405,12 +405,11 @@ function toVector(v: unknown, where: string): Float32Array {
     throw invalidVector(where, `is ${describe(v)}, not an array of numbers`);
   }
   if (out.length === 0) throw invalidVector(where, 'is empty');
-  // x * 0 is NaN exactly when x is NaN or ±Infinity (also after float32 rounding overflowed).
-  let acc = 0;
-  for (let i = 0; i < out.length; i++) acc += out[i]! * 0;
-  if (acc !== 0) {
-    const bad = out.findIndex((x) => !Number.isFinite(x));
-    throw invalidVector(where, `has a non-finite value (${out[bad]}) at index ${bad}`);
+  // x - x is 0 for every finite x and NaN for NaN and ±Infinity (also after float32 rounding
+  // overflowed). A compare per element, not a running sum: the loop has no dependency chain.
+  for (let i = 0; i < out.length; i++) {
+    const x = out[i]!;
+    if (x - x !== 0) throw invalidVector(where, `has a non-finite value (${x}) at index ${i}`);
   }
   return out;
 }

@@ -60,22 +60,22 @@ const HEADER_WORDS = 16;
 
 /** Claim locks: striped by home slot so claims of unrelated keys rarely meet. */
 export const CLAIM_LOCKS = 64;
-const LOCK_WORDS = 4;
-const LK_OWNER = 0;
+export const LOCK_WORDS = 4;
+export const LK_OWNER = 0;
 const LK_STAMP = 1;
 /** Slot index + 1 the holder may be reserving; 0 = none (so an all-zero buffer is a valid empty table). */
-const LK_INTENT = 2;
-const LOCKS_BASE = HEADER_WORDS;
+export const LK_INTENT = 2;
+export const LOCKS_BASE = HEADER_WORDS;
 
 /** Slot record: 9 words (state, gen, 4 key words, owner, deadline, waiters). */
-const SLOT_WORDS = 9;
-const S_STATE = 0;
+export const SLOT_WORDS = 9;
+export const S_STATE = 0;
 const S_GEN = 1;
 const S_KEY = 2;
 const S_OWNER = 6;
 const S_DEADLINE = 7;
 const S_WAITERS = 8;
-const SLOTS_BASE = LOCKS_BASE + CLAIM_LOCKS * LOCK_WORDS;
+export const SLOTS_BASE = LOCKS_BASE + CLAIM_LOCKS * LOCK_WORDS;
 
 /** Slots probed from a key's home: bounds the cost of a claim and of a lookup of a held key. */
 export const PROBE_WINDOW = 32;

@@ -175,8 +175,8 @@ export const PG_BODY = PG_REF + PG_REF_WORDS; // 528: even, so Float64 fields ca
 export const STATE_FREE = 0;
 export const STATE_LIVE = 1;
 
-/** Metadata words per entry: seq, next, state, model, gen, key×4, expiry (f64 = 2 words). */
-export const ENTRY_META_WORDS = 11;
+/** Metadata words per entry: seq, next, free, state, model, gen, key×4, expiry (f64 = 2 words). */
+export const ENTRY_META_WORDS = 12;
 
 /**
  * Field offsets inside a page for one dimension. Struct-of-arrays: each field is an array of
@@ -189,6 +189,11 @@ export interface PageLayout {
   readonly seq: number;
   /** Next entry id in the bucket chain, or NONE. */
   readonly next: number;
+  /**
+   * Next entry id in the class's free stack. Its own word, not `next`: a free slot can be claimed
+   * and linked into a chain while a thread is still pushing it, and the two links must not meet.
+   */
+  readonly free: number;
   readonly state: number;
   readonly model: number;
   readonly gen: number;
@@ -212,11 +217,12 @@ export function pageLayout(dims: number): PageLayout {
   const slots = slotsPerPage(dims);
   const seq = PG_BODY;
   const next = seq + slots;
-  const state = next + slots;
+  const free = next + slots;
+  const state = free + slots;
   const model = state + slots;
   const gen = model + slots;
   const key = gen + slots;
   const expiry = (key + 4 * slots + 1) & ~1; // even
   const vec = (expiry + 2 * slots + 3) & ~3; // 16-byte aligned
-  return { dims, slots, seq, next, state, model, gen, key, expiryF64: expiry / 2, vec };
+  return { dims, slots, seq, next, free, state, model, gen, key, expiryF64: expiry / 2, vec };
 }

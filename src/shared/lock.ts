@@ -43,7 +43,8 @@ export class LockTable {
   tryAcquire(lock: number): boolean {
     const w = this.word(lock);
     if (Atomics.compareExchange(this.ctl, w + L_OWNER, 0, this.token) !== 0) return false;
-    Atomics.add(this.ctl, w + L_STAMP, 1);
+    // Plain write: only the owner writes the stamp, and a waiter only needs to see it move.
+    this.ctl[w + L_STAMP]!++;
     return true;
   }
 
@@ -57,7 +58,7 @@ export class LockTable {
     for (let spins = 0; ; spins++) {
       const owner = Atomics.compareExchange(ctl, w + L_OWNER, 0, this.token);
       if (owner === 0) {
-        Atomics.add(ctl, w + L_STAMP, 1);
+        ctl[w + L_STAMP]!++;
         return;
       }
       if (spins < this.spinLimit) continue;
@@ -90,21 +91,26 @@ export class LockTable {
   release(lock: number): boolean {
     const w = this.word(lock);
     const ok = Atomics.compareExchange(this.ctl, w + L_OWNER, this.token, 0) === this.token;
-    if (Atomics.load(this.ctl, w + L_WAITERS) > 0) Atomics.notify(this.ctl, w + L_OWNER, 1);
+    // A plain read: a waiter whose increment we miss sleeps out its 1 ms wait and retries.
+    if (this.ctl[w + L_WAITERS]! > 0) Atomics.notify(this.ctl, w + L_OWNER, 1);
     return ok;
   }
 
-  /** Records the entry this owner is about to write, before any change to it. */
+  /**
+   * Records the entry this owner is about to write, before any change to it. Plain stores: the
+   * change that follows always starts with a compare-exchange (on the entry's seq or state),
+   * which orders them before it, and the lock's owner word is the only other thing a taker reads.
+   */
   setIntent(lock: number, entry: number, reserved: boolean): void {
     const w = this.word(lock);
-    Atomics.store(this.ctl, w + L_RESERVED, reserved ? 1 : 0);
-    Atomics.store(this.ctl, w + L_INTENT, entry);
+    this.ctl[w + L_RESERVED] = reserved ? 1 : 0;
+    this.ctl[w + L_INTENT] = entry;
   }
 
   clearIntent(lock: number): void {
     const w = this.word(lock);
-    Atomics.store(this.ctl, w + L_INTENT, NONE);
-    Atomics.store(this.ctl, w + L_RESERVED, 0);
+    this.ctl[w + L_INTENT] = NONE;
+    this.ctl[w + L_RESERVED] = 0;
   }
 
   /** Initial state of every lock record (intent NONE); called once by the creating thread. */

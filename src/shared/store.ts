@@ -437,7 +437,7 @@ export class SharedStore {
   /** Entry of key k in bucket b's chain, or NONE. Caller holds the bucket's stripe lock. */
   private findLocked(b: number, k: Int32Array, ko: number): number {
     const k0 = k[ko]!, k1 = k[ko + 1]!, k2 = k[ko + 2]!, k3 = k[ko + 3]!;
-    let e = Atomics.load(this.ctl, BUCKETS + b);
+    let e = this.ctl[BUCKETS + b]!; // plain: every writer of this chain holds our lock
     for (let steps = 0; e !== NONE && steps < MAX_CHAIN_STEPS * 64; steps++) {
       const p = e >>> SLOT_BITS, s = e & SLOT_MASK;
       const mem = this.mem(p), base = this.base(p);
@@ -463,10 +463,10 @@ export class SharedStore {
     const L = this.layoutOfPage(mem, base)!;
     this.locks.setIntent(stripe, e, false);
     const seqAt = base + L.seq + s;
-    const seq = Atomics.load(mem, seqAt);
+    const seq = mem[seqAt]!;
     if (Atomics.compareExchange(mem, seqAt, seq, seq + 1) !== seq) return; // taken over: back off
     this.f32[p >>> PAGES_PER_ARENA_SHIFT]!.set(vec, base + L.vec + s * L.dims);
-    const gen = Atomics.load(this.ctl, MODELS + m * MODEL_WORDS + M_GEN);
+    const gen = this.ctl[MODELS + m * MODEL_WORDS + M_GEN]!; // stable: invalidate holds every lock
     if (mem[base + L.gen + s] !== gen) {
       // Rewriting an invalidated entry makes it live again in the current generation.
       mem[base + L.gen + s] = gen;
@@ -540,7 +540,7 @@ export class SharedStore {
   }
 
   // ── Free slots ─────────────────────────────────────────────────────────────────────────────
-  // A lock-free stack per class (Treiber), linked through the entries' `next` words, with a tag
+  // A lock-free stack per class (Treiber), linked through the entries' `free` words, with a tag
   // in the head against ABA. It is a hint: a slot popped by a thread that then dies is found
   // again by the sweep (its state is FREE), and every claim is a CAS FREE → -token, so a stale
   // or damaged stack can only make a pop come back empty-handed, never hand out a live entry.
@@ -557,7 +557,7 @@ export class SharedStore {
     if (L === undefined) return;
     for (;;) {
       const old = Atomics.load(this.ctl64, h);
-      mem[base + L.next + s] = Number(BigInt.asIntN(32, old));
+      mem[base + L.free + s] = Number(BigInt.asIntN(32, old));
       const next = (((old >> 32n) + 1n) & 0xffffffffn) << 32n | BigInt(e >>> 0);
       if (Atomics.compareExchange(this.ctl64, h, old, next) === old) return;
     }
@@ -575,7 +575,7 @@ export class SharedStore {
       let next = NONE;
       const valid = p < pagesUsed;
       const mem = valid ? this.mem(p) : undefined, base = this.base(p);
-      if (mem !== undefined && mem[base + PG_CLASS] === cls + 1 && s < L.slots) next = mem[base + L.next + s]!;
+      if (mem !== undefined && mem[base + PG_CLASS] === cls + 1 && s < L.slots) next = mem[base + L.free + s]!;
       const nv = (((old >> 32n) + 1n) & 0xffffffffn) << 32n | BigInt(next >>> 0);
       if (Atomics.compareExchange(this.ctl64, h, old, nv) !== old) continue;
       // Popped: it is ours only if it is still a free slot of this class.
