@@ -4,6 +4,7 @@
  * its own. Every instance, in any thread, built from the same handle works on the same memory.
  */
 import { randomBytes } from 'node:crypto';
+import { getOrCompute as getOrComputeImpl, type EmbedFunction, type GetOrComputeOptions } from './compute.js';
 import { closedError, describe, EmbeddingCacheError, invalidText } from './errors.js';
 import { KeyHasher, SECRET_BYTES } from './key.js';
 import { type CacheOptions, type ResolvedOptions, resolveOptions } from './options.js';
@@ -248,6 +249,18 @@ export class EmbeddingCache {
       this.hashKey(texts[i]!, model, opts, 'setMany');
       this.store.set(this.key, 0, m.id, m.cls, checked[i]!, expiresAt);
     }
+  }
+
+  /**
+   * One vector per text, in input order: hits come from the cache; the unique misses go to
+   * `embed` in calls of at most `batchSize` texts, are stored and returned. A text another call
+   * (in this thread or any attached one) is computing right now is waited for, not recomputed.
+   * If `embed` fails or returns bad vectors the call rejects with ERR_EMBED_FAILED and nothing
+   * is stored for those texts.
+   */
+  getOrCompute(texts: readonly string[], embed: EmbedFunction, opts?: GetOrComputeOptions): Promise<Float32Array[]> {
+    this.assertOpen('getOrCompute');
+    return getOrComputeImpl(this, texts, embed, opts);
   }
 
   /** Every entry of `model` becomes a miss, at once, whatever their number (O(1)). */

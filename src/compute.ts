@@ -99,10 +99,16 @@ export async function getOrCompute(
     }
   }
   const n = texts.length;
-  for (let i = 0; i < n; i++) {
-    if (typeof texts[i] !== 'string') throw invalidText(texts[i], `getOrCompute() texts[${i}]`);
+  let out: (Float32Array | undefined)[];
+  try {
+    out = cache.getMany(texts, opts); // validates every text; the hot path adds only the scan below
+  } catch (e) {
+    if (e instanceof EmbeddingCacheError && e.code === 'ERR_INVALID_TEXT') {
+      const bad = texts.findIndex((t) => typeof t !== 'string');
+      throw invalidText(texts[bad], `getOrCompute() texts[${bad}]`);
+    }
+    throw e;
   }
-  const out = cache.getMany(texts, opts);
   for (let i = 0; i < n; i++) {
     if (out[i] === undefined) return fillMisses(cache, texts, out, i, embed, opts, batchSize, waitMs);
   }
@@ -180,32 +186,32 @@ async function resolveUnique(
 
   let todo: number[] = Array.from({ length: m }, (_, u) => u);
   let waitUntil = 0;
-  while (todo.length > 0) {
-    const mine: number[] = [];
-    const held: number[] = [];
-    const next: number[] = [];
-    for (const u of todo) {
-      if (mySlot[u]! >= 0 || forced[u] === 1) {
-        mine.push(u);
-        continue;
+  try {
+    while (todo.length > 0) {
+      const mine: number[] = [];
+      const held: number[] = [];
+      const next: number[] = [];
+      for (const u of todo) {
+        if (mySlot[u]! >= 0 || forced[u] === 1) {
+          mine.push(u);
+          continue;
+        }
+        const r = table.claim(keys, u * 4, lease, res, 0);
+        if (r === CLAIMED) {
+          mySlot[u] = res[0]!;
+          myState[u] = res[1]!;
+          mine.push(u);
+        } else if (r === HELD) {
+          heldSlot[u] = res[0]!;
+          heldState[u] = res[1]!;
+          held.push(u);
+        } else if (r === BUSY) {
+          next.push(u);
+        } else {
+          mine.push(u); // FULL: no single-flight for this text
+        }
       }
-      const r = table.claim(keys, u * 4, lease, res, 0);
-      if (r === CLAIMED) {
-        mySlot[u] = res[0]!;
-        myState[u] = res[1]!;
-        mine.push(u);
-      } else if (r === HELD) {
-        heldSlot[u] = res[0]!;
-        heldState[u] = res[1]!;
-        held.push(u);
-      } else if (r === BUSY) {
-        next.push(u);
-      } else {
-        mine.push(u); // FULL: no single-flight for this text
-      }
-    }
 
-    try {
       // Stored by someone else since our lookup? Then it is a hit, not a model call.
       const need: number[] = [];
       for (const u of mine) {
@@ -240,32 +246,34 @@ async function resolveUnique(
           mySlot[u] = -1;
         }
       }
-    } catch (e) {
-      releaseAll();
-      throw e;
-    }
 
-    // Now, holding no claims, wait for the texts other callers are embedding.
-    if (held.length > 0 && waitUntil === 0) waitUntil = Date.now() + waitMs;
-    for (const u of held) {
-      const taken = await table.wait(heldSlot[u]!, heldState[u]!, waitUntil, lease);
-      if (taken > 0) {
-        mySlot[u] = heldSlot[u]!;
-        myState[u] = taken;
+      // Now, holding no claims, wait for the texts other callers are embedding.
+      if (held.length > 0 && waitUntil === 0) waitUntil = Date.now() + waitMs;
+      for (const u of held) {
+        const taken = await table.wait(heldSlot[u]!, heldState[u]!, waitUntil, lease);
+        if (taken > 0) {
+          mySlot[u] = heldSlot[u]!; // taken over: ours to compute next round
+          myState[u] = taken;
+          next.push(u);
+          continue;
+        }
+        const v = cache.get(unique[u]!, opts);
+        if (v !== undefined) {
+          vectors[u] = v;
+          continue;
+        }
+        // Its computer failed (or its entry was evicted at once): try again, ourselves if out of time.
+        if (Date.now() >= waitUntil) forced[u] = 1;
         next.push(u);
-        continue;
       }
-      const v = cache.get(unique[u]!, opts);
-      if (v !== undefined) {
-        vectors[u] = v;
-        continue;
-      }
-      // Its computer failed (or its entry was evicted at once): try again, ourselves if out of time.
-      if (Date.now() >= waitUntil) forced[u] = 1;
-      next.push(u);
+      if (next.length > 0 && held.length === 0 && mine.length === 0) await sleep(1); // only busy locks: yield
+      todo = next;
     }
-    if (next.length > 0 && held.length === 0 && mine.length === 0) await sleep(1); // only busy locks: yield
-    todo = next;
+  } catch (e) {
+    // Whatever failed (the model, the cache), no claim of ours outlives this call: waiters wake,
+    // miss, and compute themselves.
+    releaseAll();
+    throw e;
   }
   return vectors as Float32Array[];
 }

@@ -122,6 +122,8 @@ export class SharedStore {
   /** Page CLOCK over other classes' pages (coldForeignPage), and the page it picked. */
   private pageHand = 0;
   private stealTarget = NONE;
+  /** Set when this thread took over a dead writer's lock: run fsck() once no lock is held. */
+  private needsFsck = false;
   /** The vector of the last hit of probe(). */
   private found: Float32Array | undefined;
   private readonly keyScratch = new Int32Array(4);
@@ -161,7 +163,10 @@ export class SharedStore {
     this.locks = new LockTable(
       this.ctl, LOCKS, this.token, parts.lockTimeoutMs,
       (lock, dead, entry) => this.repair(lock, dead, entry),
-      () => this.counters.add(ST_TAKEOVERS),
+      () => {
+        this.counters.add(ST_TAKEOVERS);
+        this.needsFsck = true;
+      },
     );
     this.registry = new ModelRegistry(this.ctl, this.locks);
     this.anyHand = this.stealHand = (this.token * 7919) % Math.max(1, parts.maxPages);
@@ -353,6 +358,7 @@ export class SharedStore {
         this.locks.clearIntent(stripe);
         this.locks.release(stripe);
       }
+      if (this.needsFsck) this.fsck();
       if (placed) {
         this.counters.add(ST_SETS);
         return;
@@ -388,11 +394,13 @@ export class SharedStore {
     } finally {
       this.locks.clearIntent(stripe);
       this.locks.release(stripe);
+      if (this.needsFsck) this.fsck();
     }
   }
 
   /** O(1) in entries: bumps the model's generation under every lock (so no write is half-way). */
   invalidate(m: number): void {
+    if (this.needsFsck) this.fsck();
     this.acquireAll();
     try {
       const r = MODELS + m * MODEL_WORDS;
@@ -972,9 +980,90 @@ export class SharedStore {
     }
   }
 
+  /**
+   * Integrity pass after a take-over. A writer killed mid-operation can leave a slot claimed by a
+   * dead token that no intent points at, or a count reserved and never used: repair() fixes the
+   * one entry the lock names, this fixes the rest. Under every lock (so no write is in flight and
+   * every claimed slot belongs to a dead thread) it walks the chains, frees every slot in use that
+   * no chain reaches, and recounts occupied, live-per-model and stale from what is linked.
+   * O(entries), and it only ever runs after a thread died holding a lock.
+   */
+  fsck(): void {
+    this.needsFsck = false;
+    this.acquireAll();
+    try {
+      const pagesUsed = Atomics.load(this.ctl, H_PAGES_USED);
+      const linked = new Uint8Array(pagesUsed * (1 << SLOT_BITS) >>> 3);
+      const live = new Int32Array(MAX_MODELS);
+      let occupied = 0;
+      let stale = 0;
+      for (let b = 0; b < this.parts.buckets; b++) {
+        let prev = NONE;
+        let e = this.ctl[BUCKETS + b]!;
+        while (e !== NONE) {
+          const p = e >>> SLOT_BITS, s = e & SLOT_MASK;
+          const mem = p < pagesUsed ? this.mem(p) : undefined;
+          const base = this.base(p);
+          const L = mem === undefined ? undefined : this.layoutOfPage(mem, base);
+          const bit = (p << SLOT_BITS) | s;
+          if (mem === undefined || L === undefined || s >= L.slots || (linked[bit >>> 3]! & (1 << (bit & 7))) !== 0) {
+            // A link to nowhere (or a cycle): cut the chain here.
+            if (prev === NONE) this.ctl[BUCKETS + b] = NONE;
+            else this.setNext(prev, NONE);
+            break;
+          }
+          const next = mem[base + L.next + s]!;
+          const ok = mem[base + L.state + s] === STATE_LIVE && (mem[base + L.seq + s]! & 1) === 0 &&
+            (mem[base + L.key + 4 * s]! & this.bucketMask) === b;
+          if (!ok) {
+            // Unfinished or misplaced: unlink; the page walk below frees it.
+            if (prev === NONE) this.ctl[BUCKETS + b] = next;
+            else this.setNext(prev, next);
+            e = next;
+            continue;
+          }
+          linked[bit >>> 3]! |= 1 << (bit & 7);
+          occupied++;
+          const m = mem[base + L.model + s]!;
+          if (mem[base + L.gen + s] === this.ctl[MODELS + m * MODEL_WORDS + M_GEN]) live[m]!++;
+          else stale++;
+          prev = e;
+          e = next;
+        }
+      }
+      for (let p = 0; p < pagesUsed; p++) {
+        const mem = this.mem(p), base = this.base(p);
+        const L = this.layoutOfPage(mem, base);
+        if (L === undefined) continue;
+        const used = Math.min(L.slots, mem[base + PG_BUMP]!);
+        for (let s = 0; s < used; s++) {
+          const bit = (p << SLOT_BITS) | s;
+          if ((linked[bit >>> 3]! & (1 << (bit & 7))) !== 0 || mem[base + L.state + s] === STATE_FREE) continue;
+          const seqAt = base + L.seq + s;
+          Atomics.store(mem, seqAt, (mem[seqAt]! | 1) + 1);
+          Atomics.store(mem, base + L.state + s, STATE_FREE);
+          this.pushFree(mem[base + PG_CLASS]! - 1, (p << SLOT_BITS) | s);
+        }
+      }
+      Atomics.store(this.ctl, H_OCCUPIED, occupied);
+      Atomics.store(this.ctl, H_STALE, stale);
+      for (let m = 0; m < MAX_MODELS; m++) Atomics.store(this.ctl, MODELS + m * MODEL_WORDS + M_LIVE, live[m]!);
+    } finally {
+      this.releaseAll();
+    }
+  }
+
+  private setNext(e: number, next: number): void {
+    const p = e >>> SLOT_BITS, s = e & SLOT_MASK;
+    const mem = this.mem(p), base = this.base(p);
+    Atomics.store(mem, base + this.layoutOfPage(mem, base)!.next + s, next);
+  }
+
   /** Every stripe lock, in order (no deadlock: no one holds a stripe while waiting for another). */
   private acquireAll(): void {
     for (let i = 0; i < STRIPES; i++) this.locks.acquire(i);
+    // A take-over during this loop set needsFsck; the caller's operation runs first, then the
+    // next write runs the pass (fsck itself comes through here and clears the flag first).
   }
 
   private releaseAll(): void {

@@ -17,10 +17,11 @@
  *                                      the eviction order (the age index key, below)
  *       40  4·d  the vector            float32, little-endian, bit-exact
  *
- * No JSON and no msgpack on this path: a 768-d record is 3,112 bytes, which is one LMDB
- * overflow page (4,096 bytes less a 16-byte page header), so the file holds about 4.1 KiB per
- * 768-d entry. Floats are stored little-endian; on a big-endian host they are swapped on the way
- * in and out (slow path, correct), so a file moves between machines.
+ * No JSON and no msgpack on this path. A 768-d record is 3,112 bytes (3,120 with the version
+ * LMDB keeps beside it), which fits one 4 KiB overflow page, so the file holds about 4.1 KiB per
+ * 768-d entry; up to about 1,000 dims fit one page, 1,024-d and 1,536-d take two. Floats are stored
+ * little-endian; on a big-endian host they are swapped on the way in and out (slow path,
+ * correct), so a file moves between machines.
  *
  * Keys (all big-endian so that LMDB's byte order is numeric order):
  *
@@ -60,6 +61,8 @@ export const META_FORMAT_KEY = 'format';
 export const META_NEXT_MODEL_KEY = 'next-model-id';
 /** Model records are keyed MODEL_PREFIX + model name in DB_META. */
 export const MODEL_PREFIX = 'model/';
+/** Just past every MODEL_PREFIX key ('0' follows '/'), whatever characters the names hold. */
+export const MODEL_END = 'model0';
 
 const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 

@@ -7,54 +7,68 @@
  *
  *   embedcache-meta     'format' → {formatVersion, keyHash, seed}; 'model/<name>' → {id,
  *                        generation, dims}; 'next-model-id' → u32        (msgpackr values)
- *   embedcache-records  [model id][generation][16-byte key] → 40-byte header + raw floats
+ *   embedcache-records  [model id][generation][16-byte key] → 40-byte header + raw floats,
+ *                        LMDB version = writtenMs
  *   embedcache-age      [writtenMs][record key] → ·     eviction order, oldest-written first
  *   embedcache-expiry   [expiresMs][record key] → ·     only records that expire
  *
  * Reads. `get` is synchronous: build the 24-byte key in a scratch buffer, `getBinaryFast`
  * (LMDB copies the value into one reusable buffer), check the header, copy the floats into a
- * new Float32Array. No allocation besides the result. Opening a file reads only its meta
- * records, so a file of any size opens in milliseconds and the first get costs one B-tree walk.
+ * new Float32Array; `peek` skips that copy and returns a view valid until the next call, for
+ * promotion. Opening a file reads only its meta records, so a file of any size opens in
+ * milliseconds and the first get costs one B-tree walk. lmdb-js renews a thread's read snapshot
+ * once per event-loop turn, so a snapshot can predate another thread's commit: a lookup that
+ * finds nothing looks once more in a fresh snapshot before it counts as a miss.
  *
- * Writes. `enqueue` encodes the record into a new buffer at once (so the caller may reuse its
- * vector) and queues it; a setImmediate, or a full queue of BATCH_MAX records, hands the queue
- * to lmdb-js as one `batch`: one LMDB transaction, committed and fsynced on lmdb-js's write
- * thread, never a synchronous put per entry. A record, its age entry and its expiry entry go in
- * the same transaction, so the indexes never miss a committed record. Until its batch commits a
- * record also sits in a small per-instance map, so a get right after an eviction still finds it
- * (other threads see it once it commits).
+ * Writes. `enqueue` encodes the record at once (so the caller may reuse its vector; buffers come
+ * from 1 MiB slabs, see RecordArena) and queues it; a setImmediate, or a full queue of
+ * BATCH_MAX records, hands the queue to lmdb-js as one `batch`: one LMDB transaction, committed
+ * and fsynced on lmdb-js's write thread, never a synchronous put per entry. A record, its age
+ * entry and its expiry entry go in the same transaction, so the indexes never miss a committed
+ * record. Until its batch commits a record also sits in a small per-instance map, so a get
+ * right after an eviction still finds it (other threads see it once it commits).
  *
- * Why lmdb-js runs with eventTurnBatching: false and overlappingSync: false. With event-turn
+ * lmdb-js runs with eventTurnBatching: false and overlappingSync: false. With event-turn
  * batching, lmdb-js makes an internal promise per batch that nobody awaits; when a commit fails
  * (disk full) that promise rejects unhandled and Node's default policy kills the process. With
  * overlapping sync, a failed flush leaves the "flushed" promise pending forever, so flush()
  * would hang. With both off, every failure reaches the promise `batch` returns, where it is
  * counted, and a resolved promise means the data is on disk. The cost is one fsync per batch,
- * inside lmdb-js's write thread, not the caller's.
+ * in lmdb-js's write thread, not the caller's.
+ *
+ * No lmdb-js async `transaction()` anywhere. Its callback runs on the JS thread while LMDB's
+ * single write lock is already held for it: a busy thread would stall every writer of every
+ * thread and process, and a synchronous transaction of a second instance on the same thread
+ * would wait for that lock forever (a deadlock, seen in testing). Background deletions are
+ * therefore planned from a read snapshot and sent as plain batches, each record's removal
+ * conditional on its version (its writtenMs), so a copy written since the plan is never lost.
+ * The few synchronous transactions (new model, dims, invalidation, a new file's format record)
+ * are short and rare.
  *
  * Invalidation is O(1). `invalidateModel` bumps the model's generation in its meta record (one
  * small synchronous transaction, whatever the number of records); every record key carries the
  * generation, so old records are out of reach at once. A background sweep deletes the old
- * generations' key ranges in bounded batches (SWEEP_BATCH records a transaction).
+ * generations' key ranges in bounded batches (SWEEP_BATCH records each).
  *
  * Threads and processes. Each thread opens its own SpillTier on the same path; LMDB's lock file
- * serializes writers across threads and processes and readers never block. The one thing an
+ * serializes writers across threads and processes, and readers never block. The one thing an
  * instance caches is each model's (id, generation, dims). It re-reads them (after renewing its
- * read snapshot) when the caller passes a memory-tier generation for the model that differs from
- * the one it last saw, and at least every MODEL_REFRESH_MS in any case. So the cache bumps the
- * disk generation first (invalidateModel) and publishes its memory generation after: a thread
- * that sees the new memory generation then also finds the new disk generation. Two processes on
- * one path are safe (LMDB locks, model ids allocated inside write transactions); an invalidation
- * in one process reaches the other's spill reads within MODEL_REFRESH_MS, but not its memory tier.
- * Network file systems are not supported (LMDB needs a shared memory map and POSIX locks).
+ * read snapshot) when the caller passes a memory-tier generation for the model that differs
+ * from the one it last saw, and at least every MODEL_REFRESH_MS in any case. So the cache bumps
+ * the disk generation first (invalidateModel) and publishes its memory generation after: a
+ * thread that sees the new memory generation then also finds the new disk generation. Two
+ * processes on one path are safe (LMDB locks; model ids are allocated inside write
+ * transactions); an invalidation in one process reaches the other's spill reads within
+ * MODEL_REFRESH_MS, but not its memory tier. Network file systems are not supported (LMDB needs
+ * a shared memory map and POSIX locks).
  *
- * maxBytes. Live bytes = pages of the three record databases × page size, read from LMDB's own
+ * maxBytes. Live bytes = pages of the three record databases × page size, from LMDB's own
  * counters (O(1), and the same number for every thread and process). After each batch commits,
- * if the file is over maxBytes, a maintenance transaction deletes expired records first (expiry
- * index), then the oldest-written (age index) down to LOW_WATER of maxBytes. Age is the time a
- * copy was queued, not the time of the set: an entry that is promoted and spilled again moves
- * to the young end, which approximates LRU on disk. An index entry whose record has since been
- * rewritten or deleted is stale; it is recognised (the record's header disagrees) and dropped.
+ * if the file is over maxBytes, maintenance deletes expired records first (expiry index), then
+ * the oldest-written (age index) down to LOW_WATER of maxBytes. Age is the time a copy was
+ * queued, not the time of the set: an entry that is promoted and spilled again moves to the
+ * young end, which approximates LRU on disk. An index entry whose record has since been
+ * rewritten or deleted is stale; it is recognised (the record disagrees) and dropped.
  *
  * Faults. Every failure after open is counted in stats().errors, logged once per instance
  * with console.warn, and never thrown: a spill tier that cannot write behaves like a smaller
@@ -64,7 +78,7 @@
  * key hash, or an LMDB file that is not ours).
  */
 import { closeSync, mkdirSync, openSync, readSync, statSync } from 'node:fs';
-import { resolve as resolvePath } from 'node:path';
+import { join, resolve as resolvePath } from 'node:path';
 import { open as openLmdb, type Database, type RootDatabase } from 'lmdb';
 import { EmbeddingCacheError } from '../errors.js';
 import { DEFAULT_SPILL_MAX_BYTES } from '../options.js';
@@ -79,6 +93,7 @@ import {
   MAX_U32,
   META_FORMAT_KEY,
   META_NEXT_MODEL_KEY,
+  MODEL_END,
   MODEL_PREFIX,
   RECORD_KEY_BYTES,
   RecordArena,
@@ -119,7 +134,7 @@ const BATCH_MAX = 1024;
 /** Deletions per maintenance transaction (sweep, expiry, eviction), so no writer waits long. */
 const SWEEP_BATCH = 2048;
 /** Queued-but-uncommitted records a get can still see; past it the oldest are forgotten (a miss, not an error). */
-const PENDING_MAX = 16_384;
+const PENDING_MAX = 4096;
 /** How often an instance re-reads a model's generation even without a hint from the cache. */
 export const MODEL_REFRESH_MS = 1000;
 /** Eviction for maxBytes stops at this fraction of it, so it does not run after every batch. */
@@ -156,6 +171,14 @@ interface ModelState {
 }
 
 type Bin = Database<Uint8Array, Uint8Array>;
+
+/** One maintenance batch: records to delete (each with its index entries) and stale index entries. */
+interface MaintenancePlan {
+  records: { recKey: Uint8Array; writtenMs: number; expiresMs: number }[];
+  indexKeys: { db: Bin; key: Uint8Array }[];
+  /** A bound was hit or the file may still be over maxBytes: plan again after the commit. */
+  more: boolean;
+}
 
 function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
@@ -313,7 +336,7 @@ export class SpillTier {
       if (err instanceof EmbeddingCacheError) throw err;
       throw openError(path, errorMessage(err), err);
     }
-    const bad = checkDataFile(`${path}/data.mdb`);
+    const bad = checkDataFile(join(path, 'data.mdb'));
     if (bad !== undefined) throw openError(path, `its data.mdb is not a readable LMDB file: ${bad}`);
 
     let root: RootDatabase<Uint8Array, Uint8Array>;
@@ -354,7 +377,9 @@ export class SpillTier {
       if (!ALL_DBS.includes(text)) throw formatError(path, `it is an LMDB environment that embedcache did not write (it holds "${text}")`);
     }
     this.meta = root.openDB<Uint8Array, string>({ name: DB_META, encoding: 'binary', keyEncoding: 'ordered-binary' });
-    this.records = root.openDB<Uint8Array, Uint8Array>({ name: DB_RECORDS, encoding: 'binary', keyEncoding: 'binary' });
+    // Versioned: a record's version is its writtenMs, so maintenance can delete "this copy"
+    // and never a newer one written since it looked (see planMaintenance).
+    this.records = root.openDB<Uint8Array, Uint8Array>({ name: DB_RECORDS, encoding: 'binary', keyEncoding: 'binary', useVersions: true });
     this.age = root.openDB<Uint8Array, Uint8Array>({ name: DB_AGE, encoding: 'binary', keyEncoding: 'binary' });
     this.expiry = root.openDB<Uint8Array, Uint8Array>({ name: DB_EXPIRY, encoding: 'binary', keyEncoding: 'binary' });
 
@@ -738,7 +763,7 @@ export class SpillTier {
             void this.records.remove(op.recKey);
             continue;
           }
-          void this.records.put(op.recKey, op.value);
+          void this.records.put(op.recKey, op.value, op.writtenMs);
           void this.age.put(indexKey(op.writtenMs, op.recKey), INDEX_VALUE);
           if (op.expiresMs !== 0) void this.expiry.put(indexKey(op.expiresMs, op.recKey), INDEX_VALUE);
         }
@@ -824,20 +849,22 @@ export class SpillTier {
   }
 
   private liveBytes(): { entries: number; bytes: number } {
+    type Stat = { pageSize: number; treeBranchPageCount: number; treeLeafPageCount: number; overflowPages: number; entryCount: number };
     let pages = 0;
     let pageSize = 4096;
+    let entries = 0;
     for (const db of [this.records, this.age, this.expiry]) {
-      const s = db.getStats() as { pageSize: number; treeBranchPageCount: number; treeLeafPageCount: number; overflowPages: number };
+      const s = db.getStats() as Stat;
       pages += s.treeBranchPageCount + s.treeLeafPageCount + s.overflowPages;
       pageSize = s.pageSize;
+      if (db === this.records) entries = s.entryCount;
     }
-    const entries = (this.records.getStats() as { entryCount: number }).entryCount;
     return { entries, bytes: pages * pageSize };
   }
 
   /** True when some model has records under an older generation. Reads only, O(models · log n). */
   private garbageExists(): boolean {
-    for (const { value } of this.meta.getRange({ start: MODEL_PREFIX, end: `${MODEL_PREFIX}\uffff` })) {
+    for (const { value } of this.meta.getRange({ start: MODEL_PREFIX, end: MODEL_END })) {
       const m = decodeModelMeta(value);
       if (m === undefined) continue;
       for (const _ of this.records.getKeys({ start: generationStart(m.id, 0), end: generationStart(m.id, m.generation), limit: 1 })) return true;
@@ -860,14 +887,31 @@ export class SpillTier {
     }
   }
 
-  /** Runs maintenance transactions until there is nothing left to do (or no progress). */
+  /** Runs maintenance batches until there is nothing left to do (or no progress). */
   private runMaintenance(): Promise<void> {
     this.maintenanceRun ??= (async () => {
       try {
         for (;;) {
           if (this.closed) return;
-          const more = await this.records.transaction(() => this.maintenanceStep(Date.now()));
-          if (!more) return;
+          const plan = this.planMaintenance(Date.now());
+          if (plan.records.length === 0 && plan.indexKeys.length === 0) return;
+          const removals: Promise<boolean>[] = [];
+          const batch = this.records.batch(() => {
+            for (const r of plan.records) {
+              // Conditional on the version (= writtenMs): a copy rewritten since the plan stays.
+              removals.push(this.records.remove(r.recKey, r.writtenMs));
+              void this.age.remove(indexKey(r.writtenMs, r.recKey));
+              if (r.expiresMs !== 0) void this.expiry.remove(indexKey(r.expiresMs, r.recKey));
+            }
+            for (const { db, key } of plan.indexKeys) void db.remove(key);
+          });
+          for (const removal of removals) removal.catch(() => undefined); // the batch reports a failure
+          await batch.catch((err: unknown) => {
+            const commitError = (err as { commitError?: Promise<unknown> }).commitError;
+            if (commitError !== undefined) void commitError.catch(() => undefined);
+            throw err;
+          });
+          if (!plan.more) return;
           await new Promise<void>((resolve) => setImmediate(resolve)); // let other writers in
         }
       } catch (err) {
@@ -879,67 +923,77 @@ export class SpillTier {
     return this.maintenanceRun;
   }
 
-  /** Deletes a record and its index entries inside the current write transaction. */
-  private deleteRecord(recKey: Uint8Array, value: Uint8Array): void {
-    if (isValidRecord(value)) {
-      this.age.removeSync(indexKey(recordWrittenMs(value), recKey));
-      const expires = recordExpiresMs(value);
-      if (expires !== 0) this.expiry.removeSync(indexKey(expires, recKey));
-    }
-    this.records.removeSync(recKey);
-  }
-
   /**
-   * One bounded maintenance transaction. Returns true if a step hit its bound (run again).
-   * Runs inside records.transaction(): reads see the transaction, deletes are immediate.
+   * Plans one bounded maintenance batch from a fresh read snapshot: expired records first, then
+   * old generations, then the oldest-written while the file is over maxBytes. The deletions go
+   * to lmdb-js as one plain batch, each record's removal conditional on its version (its
+   * writtenMs). No transaction callback: an lmdb-js async transaction holds LMDB's write lock
+   * until its callback has run on this thread, so a busy thread would stall every writer, and a
+   * synchronous transaction of a second instance on this thread would deadlock against it.
    */
-  private maintenanceStep(now: number): boolean {
+  private planMaintenance(now: number): MaintenancePlan {
+    this.root.resetReadTxn();
+    const plan: MaintenancePlan = { records: [], indexKeys: [], more: false };
+    const planned = new Set<string>();
     let budget = SWEEP_BATCH;
+    const planRecord = (recKey: Uint8Array, value: Uint8Array | undefined): boolean => {
+      if (value === undefined || !isValidRecord(value)) return false;
+      const ks = keyString(recKey);
+      if (!planned.has(ks)) {
+        planned.add(ks);
+        plan.records.push({ recKey, writtenMs: recordWrittenMs(value), expiresMs: recordExpiresMs(value) });
+      }
+      return true;
+    };
 
     // 1. Expired records, soonest first.
     for (const k of Array.from(this.expiry.getKeys({ end: indexBound(now), limit: budget }))) {
       budget--;
       const recKey = indexKeyRecordKey(k);
-      const value = this.records.getBinary(recKey);
-      if (value !== undefined && isValidRecord(value) && recordExpiresMs(value) === indexKeyInstant(k)) this.deleteRecord(recKey, value);
-      else this.expiry.removeSync(k);
+      const value = this.records.getBinaryFast(recKey);
+      if (value === undefined || !isValidRecord(value) || recordExpiresMs(value) !== indexKeyInstant(k)) {
+        plan.indexKeys.push({ db: this.expiry, key: k }); // points at nothing, or at an older copy
+      } else {
+        planRecord(recKey, value);
+      }
     }
 
     // 2. Old generations of every model (one contiguous key range each).
     if (this.sweepPending && budget > 0) {
-      const models = Array.from(this.meta.getRange({ start: MODEL_PREFIX, end: `${MODEL_PREFIX}\uffff` }))
-        .map(({ value }) => decodeModelMeta(value))
-        .filter((m): m is ModelMeta => m !== undefined);
-      for (const m of models) {
-        if (budget <= 0 || m.generation === 0) continue;
+      for (const { value } of Array.from(this.meta.getRange({ start: MODEL_PREFIX, end: MODEL_END }))) {
+        const m = decodeModelMeta(value);
+        if (m === undefined || m.generation === 0 || budget <= 0) continue;
         const range = { start: generationStart(m.id, 0), end: generationStart(m.id, m.generation), limit: budget };
-        for (const { key, value } of Array.from(this.records.getRange(range))) {
+        for (const entry of Array.from(this.records.getRange(range))) {
           budget--;
-          this.deleteRecord(key, value);
+          if (!planRecord(entry.key, entry.value)) plan.indexKeys.push({ db: this.records, key: entry.key }); // undecodable: drop it
         }
       }
     }
 
-    // 3. maxBytes: the oldest-written records go, down to LOW_WATER of the bound.
+    // 3. maxBytes: the oldest-written go, down to LOW_WATER of the bound. Estimated: page counts
+    // settle only after the commit, so the loop measures again.
     if (this.maxBytes !== Infinity && budget > 0) {
       const { entries, bytes } = this.liveBytes();
-      if (bytes > this.maxBytes && entries > 0) {
-        const perRecord = bytes / entries;
-        const excess = bytes - this.maxBytes * LOW_WATER;
-        const count = Math.min(budget, Math.max(1, Math.ceil(excess / perRecord)));
-        let progress = false;
+      const perRecord = entries > 0 ? bytes / entries : 0;
+      const expected = bytes - plan.records.length * perRecord;
+      if (expected > this.maxBytes && perRecord > 0) {
+        const count = Math.min(budget, Math.ceil((expected - this.maxBytes * LOW_WATER) / perRecord) + plan.records.length);
         for (const k of Array.from(this.age.getKeys({ limit: count }))) {
           budget--;
-          progress = true;
           const recKey = indexKeyRecordKey(k);
-          const value = this.records.getBinary(recKey);
-          if (value !== undefined && isValidRecord(value) && recordWrittenMs(value) === indexKeyInstant(k)) this.deleteRecord(recKey, value);
-          else this.age.removeSync(k);
+          const value = this.records.getBinaryFast(recKey);
+          if (value === undefined || !isValidRecord(value) || recordWrittenMs(value) !== indexKeyInstant(k)) {
+            plan.indexKeys.push({ db: this.age, key: k });
+          } else {
+            planRecord(recKey, value);
+          }
         }
-        if (progress) return true; // measure again after the commit
+        plan.more = true; // measure again after the commit
       }
     }
-    return budget <= 0;
+    if (budget <= 0) plan.more = true;
+    return plan;
   }
 
   // -------------------------------------------------------------------------------------------
@@ -969,7 +1023,7 @@ export class SpillTier {
   verify(): SpillVerifyReport {
     const report: SpillVerifyReport = { records: 0, corrupt: 0, unreachable: 0, missingAge: 0, staleIndex: 0 };
     const generations = new Map<number, number>();
-    for (const { value } of this.meta.getRange({ start: MODEL_PREFIX, end: `${MODEL_PREFIX}\uffff` })) {
+    for (const { value } of this.meta.getRange({ start: MODEL_PREFIX, end: MODEL_END })) {
       const m = decodeModelMeta(value);
       if (m !== undefined) generations.set(m.id, m.generation);
     }

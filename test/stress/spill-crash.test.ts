@@ -10,7 +10,7 @@
  * LMDB's writes fail as on a full disk. Every call must return, the process must stay up, the
  * failures must be counted, and the records written before must still read back.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,10 +22,30 @@ import { SEED, expectBitExact, key, vector } from '../unit/spill-support.js';
 const fixtures = fileURLToPath(new URL('./fixtures/', import.meta.url));
 const built = fileURLToPath(new URL('../../dist/src/spill/lmdb.js', import.meta.url));
 
+/** A child that outlives this bound is killed and the test fails with its stderr. */
+const CHILD_LIMIT_MS = 40_000;
+
 const dirs: string[] = [];
+const children: ChildProcess[] = [];
 afterEach(() => {
+  for (const child of children.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
+
+/** Resolves with the exit code and signal; kills the child past CHILD_LIMIT_MS. */
+function exitOf(child: ChildProcess, stderr: () => string): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  children.push(child);
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`child still running after ${CHILD_LIMIT_MS} ms; stderr: ${stderr()}`));
+    }, CHILD_LIMIT_MS);
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal });
+    });
+  });
+}
 
 function tempDir(): string {
   const dir = mkdtempSync(join(tmpdir(), 'embedcache-spill-stress-'));
@@ -45,7 +65,7 @@ describe('spill file durability', () => {
     const child = spawn(process.execPath, [join(fixtures, 'spill-crash-writer.mjs'), path, String(n)], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, signal) => resolve(signal)));
+    const exited = exitOf(child, () => stderr);
 
     // Kill it a few hundred writes after "flushed", while batches are in flight.
     await new Promise<void>((resolve, reject) => {
@@ -60,7 +80,7 @@ describe('spill file durability', () => {
       child.on('exit', () => reject(new Error(`writer exited early: ${stderr}`)));
     });
     child.kill('SIGKILL');
-    expect(await exited).toBe('SIGKILL');
+    expect((await exited).signal).toBe('SIGKILL');
 
     const tier = SpillTier.open({ path, keyHash: 'xxhash', seed: SEED });
     try {
@@ -90,7 +110,7 @@ describe('spill file durability', () => {
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+    const { code } = await exitOf(child, () => stderr);
     expect(code, stderr).toBe(0);
 
     const result = JSON.parse(stdout.trim().split('\n').pop() ?? '{}') as {

@@ -5,6 +5,7 @@
  * generation; after that no worker may read an old record. Workers load the built module
  * (dist/; `npm test` builds first).
  */
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,9 +16,13 @@ import { SpillTier } from '../../src/spill/lmdb.js';
 import { SEED } from '../unit/spill-support.js';
 
 const worker = fileURLToPath(new URL('./fixtures/spill-thread-worker.mjs', import.meta.url));
+const twoInstances = fileURLToPath(new URL('./fixtures/spill-two-instances.mjs', import.meta.url));
 const built = fileURLToPath(new URL('../../dist/src/spill/lmdb.js', import.meta.url));
 const dirs: string[] = [];
-afterEach(() => {
+const running: Worker[] = [];
+afterEach(async () => {
+  // Also after a timeout, when the test body never reached its finally.
+  await Promise.all(running.splice(0).map((t) => t.terminate()));
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
 
@@ -40,6 +45,7 @@ describe('spill tier shared by threads', () => {
       { length: workers },
       (_, index) => new Worker(worker, { workerData: { path, index, workers, perWorker, dims: 384, memGen } }),
     );
+    running.push(...threads);
     const next = (t: Worker, type: string): Promise<unknown> =>
       new Promise((resolve, reject) => {
         const onMessage = (m: { type: string }): void => {
@@ -50,6 +56,7 @@ describe('spill tier shared by threads', () => {
         };
         t.on('message', onMessage);
         t.once('error', reject);
+        t.once('exit', (code) => reject(new Error(`worker exited (${code}) before '${type}'`)));
       });
 
     try {
@@ -77,5 +84,26 @@ describe('spill tier shared by threads', () => {
       await Promise.all(threads.map((t) => t.terminate()));
       await main.close();
     }
+  });
+
+  it('two instances in one thread never deadlock: maintenance holds no write lock while waiting for the thread', async () => {
+    if (!existsSync(built)) throw new Error(`${built} is missing: run \`npm run build\` first (npm test does).`);
+    const path = mkdtempSync(join(tmpdir(), 'embedcache-spill-two-'));
+    dirs.push(path);
+    // Run in a child: a deadlock blocks the whole thread, so only another process can time it out.
+    const child = spawn(process.execPath, [twoInstances, path], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const code = await new Promise<number | null>((resolve) => {
+      const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+      child.on('exit', (c) => {
+        clearTimeout(timer);
+        resolve(c);
+      });
+    });
+    expect(code, `child did not finish (deadlock?): ${stderr}`).toBe(0);
+    expect(stdout).toMatch(/^ok \d+/);
   });
 });
