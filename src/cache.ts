@@ -6,11 +6,13 @@
 import { randomBytes } from 'node:crypto';
 import { getOrCompute as getOrComputeImpl, type EmbedFunction, type GetOrComputeOptions } from './compute.js';
 import { closedError, describe, EmbeddingCacheError, invalidText } from './errors.js';
-import { KeyHasher, SECRET_BYTES } from './key.js';
+import { KeyHasher, keyBytes, SECRET_BYTES } from './key.js';
 import { type CacheOptions, type ResolvedOptions, resolveOptions } from './options.js';
 import { MAX_DIMS } from './shared/layout.js';
 import { dimensionMismatch } from './shared/registry.js';
 import { SharedStore, type StoreParts } from './shared/store.js';
+import type { SpillTier } from './spill/lmdb.js';
+import type { SpillStats } from './spill/types.js';
 
 /** Which entry: the model that made the vector and an optional chunk id, with the text. */
 export interface KeyOptions {
@@ -48,6 +50,11 @@ export interface CacheStats {
   maxEntries: number | null;
   /** Dead writers whose locks another thread took over (a worker terminated mid-write). */
   lockTakeovers: number;
+  /**
+   * The spill tier, when configured: entries and bytes of the file (every thread and process),
+   * and this instance's writes, hits, misses and errors.
+   */
+  spill?: SpillStats;
 }
 
 const HANDLE_TAG = 'embedcache.handle';
@@ -74,6 +81,10 @@ const DEFAULT_MODEL = 'default';
 export class EmbeddingCache {
   private readonly store: SharedStore;
   private readonly hasher: KeyHasher;
+  /** This thread's handle on the LMDB spill tier (each thread opens its own), or null. */
+  private readonly spill: SpillTier | null;
+  /** Model names by id, for records handed to the spill tier. */
+  private readonly modelNames: string[] = [];
   private readonly options: ResolvedOptions;
   private readonly key = new Int32Array(4);
   private readonly sharedHandle: CacheHandle;
@@ -82,17 +93,37 @@ export class EmbeddingCache {
   private readonly models = new Map<string, { id: number; cls: number; dims: number }>();
   private lastModel: { name: string; info: { id: number; cls: number; dims: number } } | undefined;
 
-  private constructor(handle: CacheHandle, store: SharedStore, hasher: KeyHasher) {
+  private constructor(handle: CacheHandle, store: SharedStore, hasher: KeyHasher, spill: SpillTier | null) {
     this.sharedHandle = handle;
     this.store = store;
     this.hasher = hasher;
     this.options = handle.options;
+    this.spill = spill;
+    if (spill !== null && !spill.persist) {
+      // Evicted live entries go to disk. With persist every set is on disk already.
+      store.evictHook = (key, modelId, vector, expiresAt) => {
+        spill.enqueue(
+          { key: keyBytes(key), model: this.nameOf(modelId), vector, createdMs: Date.now(), expiresMs: expiresAt },
+          store.registry.generation(modelId),
+        );
+      };
+    }
+  }
+
+  private nameOf(modelId: number): string {
+    return (this.modelNames[modelId] ??= this.store.registry.name(modelId));
   }
 
   /** Creates a cache. Options are validated here: a bad one throws TypeError or RangeError. */
   static async open(options?: CacheOptions): Promise<EmbeddingCache> {
     const resolved = resolveOptions(options, 0);
-    const secret = new Uint8Array(randomBytes(SECRET_BYTES));
+    let secret = new Uint8Array(randomBytes(SECRET_BYTES));
+    let spill: SpillTier | null = null;
+    if (resolved.spill !== null) {
+      // The file's key seed wins over a fresh one, so a warm restart finds its keys again.
+      spill = await openSpill(resolved, secret);
+      secret = spill.seed.slice();
+    }
     const parts = SharedStore.create({
       maxBytes: resolved.maxBytes,
       expectedEntries: resolved.expectedEntries,
@@ -101,7 +132,7 @@ export class EmbeddingCache {
       secret,
     });
     const handle: CacheHandle = { tag: HANDLE_TAG, version: HANDLE_VERSION, parts, options: resolved, inflight: new SharedArrayBuffer(INFLIGHT_BYTES) };
-    return EmbeddingCache.fromHandle(handle);
+    return EmbeddingCache.fromHandle(handle, spill);
   }
 
   /**
@@ -118,10 +149,22 @@ export class EmbeddingCache {
     return EmbeddingCache.fromHandle(handle);
   }
 
-  private static async fromHandle(handle: CacheHandle): Promise<EmbeddingCache> {
+  private static async fromHandle(handle: CacheHandle, opened: SpillTier | null = null): Promise<EmbeddingCache> {
     const store = new SharedStore(handle.parts);
-    const hasher = await KeyHasher.create(handle.options.keyHash, store.secret());
-    return new EmbeddingCache(handle, store, hasher);
+    const secret = store.secret();
+    let spill = opened;
+    if (spill === null && handle.options.spill !== null) {
+      spill = await openSpill(handle.options, secret);
+      if (!equalBytes(spill.seed, secret)) {
+        await spill.close();
+        throw new EmbeddingCacheError(
+          'ERR_SPILL_FORMAT',
+          `The spill file at ${handle.options.spill.path} was created by another cache (its key seed differs from this cache's). Give each cache its own spill path.`,
+        );
+      }
+    }
+    const hasher = await KeyHasher.create(handle.options.keyHash, secret);
+    return new EmbeddingCache(handle, store, hasher, spill);
   }
 
   /** Structured-cloneable handle for EmbeddingCache.attach() in another thread. */
@@ -138,7 +181,31 @@ export class EmbeddingCache {
     const ttl = this.ttl(opts, 'set');
     const m = this.bindModel(model, v.length);
     this.hashKey(text, model, opts, 'set');
-    this.store.set(this.key, 0, m.id, m.cls, v, ttl > 0 ? Date.now() + ttl : 0);
+    const expiresAt = ttl > 0 ? Date.now() + ttl : 0;
+    this.store.set(this.key, 0, m.id, m.cls, v, expiresAt);
+    if (this.spill?.persist) this.writeBehind(model, m.id, v, expiresAt);
+  }
+
+  /** persist: the entry just set goes to disk too (batched, asynchronous). */
+  private writeBehind(model: string, modelId: number, v: Float32Array, expiresAt: number): void {
+    this.spill!.enqueue(
+      { key: keyBytes(this.key), model, vector: v, createdMs: Date.now(), expiresMs: expiresAt },
+      this.store.registry.generation(modelId),
+    );
+  }
+
+  /**
+   * A memory miss with a spill tier: read the disk synchronously and, on a hit, promote the
+   * entry into memory (unless another thread stored the key meanwhile). this.key holds the key.
+   */
+  private fromDisk(model: string): Float32Array | undefined {
+    const spill = this.spill!;
+    const id = this.store.registry.find(model);
+    const hit = spill.get(keyBytes(this.key), model, Date.now(), id < 0 ? undefined : this.store.registry.generation(id));
+    if (hit === undefined) return undefined;
+    const m = this.bindModel(model, hit.vector.length);
+    this.store.set(this.key, 0, m.id, m.cls, hit.vector, hit.expiresMs, true);
+    return hit.vector;
   }
 
   /**
@@ -150,11 +217,17 @@ export class EmbeddingCache {
     const model = this.modelName(opts, 'get');
     const m = this.findModel(model);
     this.hashKey(text, model, opts, 'get');
-    if (m === undefined || m.cls < 0) {
-      this.store.countMiss();
-      return undefined;
+    if (this.spill === null) {
+      if (m === undefined || m.cls < 0) {
+        this.store.countMiss();
+        return undefined;
+      }
+      return this.store.get(this.key, 0, m.id, this.store.clock());
     }
-    return this.store.get(this.key, 0, m.id, this.store.clock());
+    const v = (m === undefined || m.cls < 0 ? undefined : this.store.get(this.key, 0, m.id, this.store.clock(), false)) ?? this.fromDisk(model);
+    if (v === undefined) this.store.countMiss();
+    else this.store.countHit();
+    return v;
   }
 
   /**
@@ -170,13 +243,32 @@ export class EmbeddingCache {
     if (!(out instanceof Float32Array)) throw argumentError('getInto', 'out must be a Float32Array', out);
     const offset = opts?.offset ?? 0;
     if (m === undefined || m.cls < 0) {
+      if (this.spill !== null) {
+        const v = this.fromDisk(model);
+        if (v !== undefined && offset + v.length <= out.length) {
+          out.set(v, offset);
+          this.store.countHit();
+          return true;
+        }
+      }
       this.store.countMiss();
       return false;
     }
     if (!Number.isInteger(offset) || offset < 0 || offset + m.dims > out.length) {
       throw argumentError('getInto', `out needs room for ${m.dims} floats from offset ${offset} (model "${model}"), but its length is ${out.length}`, offset);
     }
-    return this.store.getInto(this.key, 0, m.id, this.store.clock(), out, offset);
+    if (this.spill === null) return this.store.getInto(this.key, 0, m.id, this.store.clock(), out, offset);
+    let hit = this.store.getInto(this.key, 0, m.id, this.store.clock(), out, offset, false);
+    if (!hit) {
+      const v = this.fromDisk(model);
+      if (v !== undefined) {
+        out.set(v, offset);
+        hit = true;
+      }
+    }
+    if (hit) this.store.countHit();
+    else this.store.countMiss();
+    return hit;
   }
 
   /** Whether `text` has a live entry. Counts neither a hit nor a miss. */
@@ -185,8 +277,10 @@ export class EmbeddingCache {
     const model = this.modelName(opts, 'has');
     const m = this.findModel(model);
     this.hashKey(text, model, opts, 'has');
-    if (m === undefined || m.cls < 0) return false;
-    return this.store.has(this.key, 0, m.id, this.store.clock());
+    if (m !== undefined && m.cls >= 0 && this.store.has(this.key, 0, m.id, this.store.clock())) return true;
+    if (this.spill === null) return false;
+    const id = this.store.registry.find(model);
+    return this.spill.peek(keyBytes(this.key), model, Date.now(), id < 0 ? undefined : this.store.registry.generation(id)) !== undefined;
   }
 
   /** Removes the entry for `text`; true if there was a live one. */
@@ -195,8 +289,15 @@ export class EmbeddingCache {
     const model = this.modelName(opts, 'delete');
     const m = this.findModel(model);
     this.hashKey(text, model, opts, 'delete');
-    if (m === undefined || m.cls < 0) return false;
-    return this.store.delete(this.key, 0, m.id, Date.now());
+    let deleted = m !== undefined && m.cls >= 0 && this.store.delete(this.key, 0, m.id, Date.now());
+    if (this.spill !== null) {
+      const key = keyBytes(this.key);
+      const id = this.store.registry.find(model);
+      const gen = id < 0 ? undefined : this.store.registry.generation(id);
+      if (!deleted && this.spill.peek(key, model, Date.now(), gen) !== undefined) deleted = true;
+      this.spill.delete(key, model, gen);
+    }
+    return deleted;
   }
 
   /**
@@ -210,6 +311,19 @@ export class EmbeddingCache {
     const model = this.modelName(opts, 'getMany');
     const m = this.findModel(model);
     const out = new Array<Float32Array | undefined>(texts.length);
+    if (this.spill !== null) {
+      // Memory first, then the disk for each miss (each read is synchronous; hits are promoted).
+      let hits = 0;
+      for (let i = 0; i < texts.length; i++) {
+        this.hashKey(texts[i]!, model, opts, 'getMany');
+        const mm = m !== undefined && m.cls >= 0 ? m : this.findModel(model);
+        out[i] = (mm === undefined || mm.cls < 0 ? undefined : this.store.get(this.key, 0, mm.id, this.store.clock(), false)) ?? this.fromDisk(model);
+        if (out[i] !== undefined) hits++;
+      }
+      this.store.countHit(hits);
+      this.store.countMiss(texts.length - hits);
+      return out;
+    }
     if (m === undefined || m.cls < 0) {
       for (let i = 0; i < texts.length; i++) this.hashKey(texts[i]!, model, opts, 'getMany');
       out.fill(undefined);
@@ -245,9 +359,11 @@ export class EmbeddingCache {
     if (texts.length === 0) return;
     const m = this.bindModel(model, checked[0]!.length);
     const expiresAt = ttl > 0 ? Date.now() + ttl : 0;
+    const persist = this.spill?.persist === true;
     for (let i = 0; i < texts.length; i++) {
       this.hashKey(texts[i]!, model, opts, 'setMany');
       this.store.set(this.key, 0, m.id, m.cls, checked[i]!, expiresAt);
+      if (persist) this.writeBehind(model, m.id, checked[i]!, expiresAt);
     }
   }
 
@@ -267,14 +383,18 @@ export class EmbeddingCache {
   invalidateModel(model: string): void {
     this.assertOpen('invalidateModel');
     if (typeof model !== 'string') throw argumentError('invalidateModel', 'model must be a string', model);
+    // Disk first, memory after: a thread that sees the new memory generation then also finds the
+    // new disk generation (the spill tier re-reads it when the memory generation moves).
+    this.spill?.invalidateModel(model);
     const m = this.findModel(model);
-    if (m === undefined) return; // never seen: nothing to drop
+    if (m === undefined) return; // never seen in memory: nothing more to drop
     this.store.invalidate(m.id);
   }
 
   /** Drops every entry of every model. Counters (hits, misses, …) keep counting. */
   clear(): void {
     this.assertOpen('clear');
+    this.spill?.clear();
     this.store.clear();
   }
 
@@ -296,7 +416,17 @@ export class EmbeddingCache {
       maxBytes: this.options.maxBytes,
       maxEntries: this.options.maxEntries >= 2 ** 30 ? null : this.options.maxEntries,
       lockTakeovers: c.lockTakeovers,
+      ...(this.spill !== null ? { spill: this.spill.stats() } : {}),
     };
+  }
+
+  /**
+   * Resolves once every write handed to the spill tier so far is durable on disk (with
+   * persist: every set so far). Without a spill tier it resolves at once.
+   */
+  async flush(): Promise<void> {
+    this.assertOpen('flush');
+    await this.spill?.flush();
   }
 
   /**
@@ -304,7 +434,9 @@ export class EmbeddingCache {
    * any other thread still holds an attached instance.
    */
   async close(): Promise<void> {
+    if (this.closed) return;
     this.closed = true;
+    await this.spill?.close(); // flushes this thread's pending writes first
   }
 
   /**
@@ -385,6 +517,7 @@ export class EmbeddingCache {
     }
     const id = this.store.registry.ensure(name);
     const cls = this.store.registry.bindDims(id, dims, name);
+    this.spill?.checkDims(name, dims); // a model's dimension is fixed on disk too
     const info = { id, cls, dims };
     this.models.set(name, info);
     return info;
@@ -425,6 +558,18 @@ function toVector(v: unknown, where: string): Float32Array {
     if (x - x !== 0) throw invalidVector(where, `has a non-finite value (${x}) at index ${i}`);
   }
   return out;
+}
+
+async function openSpill(o: ResolvedOptions, seed: Uint8Array): Promise<SpillTier> {
+  // Loaded only when configured: a cache without a spill tier never loads LMDB's native module.
+  const { SpillTier } = await import('./spill/lmdb.js');
+  return SpillTier.open({ path: o.spill!.path, maxBytes: o.spill!.maxBytes, persist: o.spill!.persist, keyHash: o.keyHash, seed });
+}
+
+function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 function isHandle(h: unknown): h is CacheHandle {

@@ -298,22 +298,26 @@ export class SharedStore {
     return this.ctl[H_TTL_USED] === 0 ? 0 : Date.now();
   }
 
-  /** The vector of key k as a new Float32Array with a buffer of its own, or undefined. */
-  get(k: Int32Array, ko: number, m: number, now: number): Float32Array | undefined {
+  /**
+   * The vector of key k as a new Float32Array with a buffer of its own, or undefined. Counts a
+   * hit or a miss unless `count` is false (the facade counts itself when a spill tier may still
+   * turn a memory miss into a hit).
+   */
+  get(k: Int32Array, ko: number, m: number, now: number, count = true): Float32Array | undefined {
     if (this.probe(k, ko, m, now, COPY_NEW, 0)) {
-      this.counters.add(ST_HITS);
+      if (count) this.counters.add(ST_HITS);
       const v = this.found;
       this.found = undefined;
       return v;
     }
-    this.counters.add(ST_MISSES);
+    if (count) this.counters.add(ST_MISSES);
     return undefined;
   }
 
   /** Copies the vector of key k into out[at…]; false on a miss. out must have room for it. */
-  getInto(k: Int32Array, ko: number, m: number, now: number, out: Float32Array, at: number): boolean {
+  getInto(k: Int32Array, ko: number, m: number, now: number, out: Float32Array, at: number, count = true): boolean {
     const hit = this.probe(k, ko, m, now, out, at);
-    this.counters.add(hit ? ST_HITS : ST_MISSES);
+    if (count) this.counters.add(hit ? ST_HITS : ST_MISSES);
     return hit;
   }
 
@@ -333,8 +337,12 @@ export class SharedStore {
 
   // ── Writes (stripe lock) ───────────────────────────────────────────────────────────────────
 
-  /** Stores vec under key k for model m (class cls). vec.length equals the class's dimension. */
-  set(k: Int32Array, ko: number, m: number, cls: number, vec: Float32Array, expiresAt: number): void {
+  /**
+   * Stores vec under key k for model m (class cls). vec.length equals the class's dimension.
+   * With `ifAbsent`, an existing entry is left as it is (promotion from the spill tier must not
+   * overwrite a newer value another thread set meanwhile).
+   */
+  set(k: Int32Array, ko: number, m: number, cls: number, vec: Float32Array, expiresAt: number, ifAbsent = false): void {
     const b = k[ko]! & this.bucketMask;
     const stripe = b & (STRIPES - 1);
     const L = this.layout(cls);
@@ -345,7 +353,7 @@ export class SharedStore {
       try {
         const existing = this.findLocked(b, k, ko);
         if (existing !== NONE) {
-          this.overwrite(stripe, existing, m, vec, expiresAt);
+          if (!ifAbsent) this.overwrite(stripe, existing, m, vec, expiresAt);
           placed = true;
         } else {
           const e = this.allocate(cls, L, stripe, m);
@@ -434,7 +442,11 @@ export class SharedStore {
       this.ctl.fill(NONE, BUCKETS, BUCKETS + this.parts.buckets);
       Atomics.store(this.ctl, H_OCCUPIED, 0);
       Atomics.store(this.ctl, H_STALE, 0);
-      for (let m = 0; m < MAX_MODELS; m++) Atomics.store(this.ctl, MODELS + m * MODEL_WORDS + M_LIVE, 0);
+      for (let m = 0; m < MAX_MODELS; m++) {
+        Atomics.store(this.ctl, MODELS + m * MODEL_WORDS + M_LIVE, 0);
+        // Moving every generation on tells other threads' spill tiers to re-read theirs.
+        Atomics.add(this.ctl, MODELS + m * MODEL_WORDS + M_GEN, 1);
+      }
     } finally {
       this.releaseAll();
     }

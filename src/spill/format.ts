@@ -18,10 +18,10 @@
  *       40  4·d  the vector            float32, little-endian, bit-exact
  *
  * No JSON and no msgpack on this path. A 768-d record is 3,112 bytes (3,120 with the version
- * LMDB keeps beside it), which fits one 4 KiB overflow page, so the file holds about 4.1 KiB per
- * 768-d entry; up to about 1,000 dims fit one page, 1,024-d and 1,536-d take two. Floats are stored
- * little-endian; on a big-endian host they are swapped on the way in and out (slow path,
- * correct), so a file moves between machines.
+ * LMDB keeps beside it), which fits one 4 KiB overflow page, so the file holds about 4.1 KiB
+ * per 768-d entry; up to about 1,000 dims fit one page, 1,024-d and 1,536-d take two. Floats
+ * are stored little-endian; on a big-endian host they are swapped on the way in and out (slow
+ * path, correct), so a file moves between machines.
  *
  * Keys (all big-endian so that LMDB's byte order is numeric order):
  *
@@ -110,9 +110,8 @@ function readU32BE(bytes: Uint8Array, offset: number): number {
 // ---------------------------------------------------------------------------------------------
 // Record values.
 
-/** Header fields of a record; `dims` etc. as stored. */
+/** Header fields of a record, besides dims (the vector's length). */
 export interface RecordHeader {
-  dims: number;
   modelId: number;
   generation: number;
   createdMs: number;
@@ -190,10 +189,6 @@ export function isValidRecord(bytes: Uint8Array, length: number = bytes.length):
   return dims > 0 && length === recordBytes(dims);
 }
 
-export function recordDims(bytes: Uint8Array): number {
-  return readU32LE(bytes, 4);
-}
-
 export function recordModelId(bytes: Uint8Array): number {
   return readU32LE(bytes, 8);
 }
@@ -214,17 +209,6 @@ export function recordWrittenMs(bytes: Uint8Array): number {
   return readF64(bytes, 32, true);
 }
 
-export function decodeHeader(bytes: Uint8Array): RecordHeader {
-  return {
-    dims: recordDims(bytes),
-    modelId: recordModelId(bytes),
-    generation: recordGeneration(bytes),
-    createdMs: recordCreatedMs(bytes),
-    expiresMs: recordExpiresMs(bytes),
-    writtenMs: recordWrittenMs(bytes),
-  };
-}
-
 /**
  * Copies the vector out of a record into a new Float32Array the caller owns. `bytes` may be
  * LMDB's reusable read buffer, valid only until the next read, so the copy happens here.
@@ -233,12 +217,9 @@ export function decodeVector(bytes: Uint8Array): Float32Array {
   const dims = readU32LE(bytes, 4);
   const start = bytes.byteOffset + HEADER_BYTES;
   if (LITTLE_ENDIAN_HOST) {
-    if ((start & 3) === 0) {
-      // Aligned: one float-to-float copy straight out of the source buffer.
-      const out = new Float32Array(dims);
-      out.set(new Float32Array(bytes.buffer, start, dims));
-      return out;
-    }
+    // Aligned: one float-to-float copy straight out of the source buffer (constructing from a
+    // typed array skips the zero-fill that `new Float32Array(n)` + set() pays).
+    if ((start & 3) === 0) return new Float32Array(new Float32Array(bytes.buffer, start, dims));
     return new Float32Array(bytes.buffer.slice(start, start + 4 * dims));
   }
   const view = new DataView(bytes.buffer, start, 4 * dims);
@@ -248,18 +229,21 @@ export function decodeVector(bytes: Uint8Array): Float32Array {
 }
 
 /**
- * A Float32Array over the record's vector without copying, when the bytes are 4-aligned and the
- * host is little-endian (the usual case); otherwise the floats are copied into `scratch` (grown
- * as needed) and a view of it is returned. Either way the view is valid only until the next read.
+ * Copies the record's vector into `scratch.buf` (replaced by a new array when the dims differ)
+ * and returns it: no allocation per call while the dims stay the same.
  */
-export function viewVector(bytes: Uint8Array, scratch: { buf: Float32Array }): Float32Array {
+export function readVectorInto(bytes: Uint8Array, scratch: { buf: Float32Array }): Float32Array {
   const dims = readU32LE(bytes, 4);
+  if (scratch.buf.length !== dims) scratch.buf = new Float32Array(dims);
+  const out = scratch.buf;
   const start = bytes.byteOffset + HEADER_BYTES;
-  if (LITTLE_ENDIAN_HOST && (start & 3) === 0) return new Float32Array(bytes.buffer, start, dims);
-  if (scratch.buf.length < dims) scratch.buf = new Float32Array(dims);
-  const view = new DataView(bytes.buffer, start, 4 * dims);
-  const out = scratch.buf.subarray(0, dims);
-  for (let i = 0; i < dims; i++) out[i] = view.getFloat32(4 * i, true);
+  if (LITTLE_ENDIAN_HOST) {
+    if ((start & 3) === 0) out.set(new Float32Array(bytes.buffer, start, dims));
+    else new Uint8Array(out.buffer).set(new Uint8Array(bytes.buffer, start, 4 * dims));
+  } else {
+    const view = new DataView(bytes.buffer, start, 4 * dims);
+    for (let i = 0; i < dims; i++) out[i] = view.getFloat32(4 * i, true);
+  }
   return out;
 }
 

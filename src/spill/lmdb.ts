@@ -120,7 +120,7 @@ import {
   recordKeyModelId,
   recordModelId,
   recordWrittenMs,
-  viewVector,
+  readVectorInto,
   writeRecordKey,
   type FormatMeta,
   type ModelMeta,
@@ -211,7 +211,12 @@ function checkDataFile(file: string): string | undefined {
   }
   if (size === 0) return undefined;
   if (!process.arch.includes('64')) return undefined; // the offsets below are for 64-bit builds
-  const fd = openSync(file, 'r');
+  let fd: number;
+  try {
+    fd = openSync(file, 'r');
+  } catch (err) {
+    return errorMessage(err);
+  }
   try {
     const head = Buffer.alloc(0xa0);
     if (readSync(fd, head, 0, head.length, 0) < head.length) return `it is only ${size} bytes long`;
@@ -230,6 +235,8 @@ function checkDataFile(file: string): string | undefined {
       return `it is truncated: ${size} bytes, but its meta page refers to page ${lastPage} of ${psize} bytes`;
     }
     return undefined;
+  } catch (err) {
+    return errorMessage(err);
   } finally {
     closeSync(fd);
   }
@@ -269,6 +276,8 @@ export class SpillTier {
   private readonly models = new Map<string, ModelState>();
   /** Models whose invalidation failed on disk: never read or written by this instance again. */
   private readonly disabledModels = new Set<string>();
+  /** Set when clear() failed on disk: the instance no longer reads or writes at all. */
+  private disabledAll = false;
   private readonly keyScratch = new Uint8Array(RECORD_KEY_BYTES);
   private readonly arena = new RecordArena();
   private readonly view: SpillHit = { vector: new Float32Array(0), createdMs: 0, expiresMs: 0 };
@@ -393,7 +402,12 @@ export class SpillTier {
         if ((this.records.getStats() as { entryCount: number }).entryCount > 0) {
           throw formatError(path, 'it holds records but no format record');
         }
-        const created: FormatMeta = { formatVersion: FORMAT_VERSION, keyHash: options.keyHash, seed: new Uint8Array(options.seed), createdMs: Date.now() };
+        const created: FormatMeta = {
+          formatVersion: FORMAT_VERSION,
+          keyHash: options.keyHash,
+          seed: new Uint8Array(options.seed),
+          createdMs: Date.now(),
+        };
         this.meta.putSync(META_FORMAT_KEY, encodeFormatMeta(created));
         return created;
       });
@@ -555,6 +569,47 @@ export class SpillTier {
     return true;
   }
 
+  /**
+   * Makes every record of every model unreachable at once: bumps every model's generation in
+   * one small synchronous transaction (O(models), whatever the number of records) and frees
+   * their dims; the records are deleted in the background. Never throws; returns false if the
+   * disk could not be updated, and this instance then stops using the disk altogether. Other
+   * threads notice through the memory generation they pass (see invalidateModel).
+   */
+  clear(): boolean {
+    if (this.closed) return false;
+    let bumped: [string, ModelMeta][];
+    try {
+      this.drain();
+      bumped = this.meta.transactionSync(() => {
+        const out: [string, ModelMeta][] = [];
+        for (const { key, value } of Array.from(this.meta.getRange({ start: MODEL_PREFIX, end: MODEL_END }))) {
+          const current = decodeModelMeta(value);
+          if (current === undefined) continue;
+          const next: ModelMeta = { id: current.id, generation: (current.generation + 1) % MAX_U32, dims: 0 };
+          this.meta.putSync(key, encodeModelMeta(next));
+          out.push([key.slice(MODEL_PREFIX.length), next]);
+        }
+        return out;
+      });
+    } catch (err) {
+      this.disabledAll = true;
+      this.fail('clear', err, 1);
+      return false;
+    }
+    const now = Date.now();
+    for (const [model, stored] of bumped) {
+      const state = this.models.get(model);
+      if (state === undefined) continue;
+      state.id = stored.id;
+      state.generation = stored.generation;
+      state.dims = 0;
+      state.checkedMs = now;
+    }
+    this.requestSweep();
+    return true;
+  }
+
   // -------------------------------------------------------------------------------------------
   // Reads.
 
@@ -572,15 +627,16 @@ export class SpillTier {
   }
 
   /**
-   * Like get(), without the copy: the returned object and its `vector` view are reused and stay
-   * valid only until the next call on this instance. For promotion, which copies the floats into
-   * the memory tier anyway; it saves allocating a 3 KB array per hit.
+   * Like get(), without allocating: the floats are copied into a buffer this instance reuses,
+   * and the returned object and its `vector` stay valid until the next peek() on this instance
+   * (other calls do not touch them). For promotion, which copies the floats into the memory
+   * tier anyway; it saves allocating a 3 KB array per hit.
    */
   peek(key: Uint8Array, model: string, now: number, memGen?: number): SpillHit | undefined {
     const bytes = this.lookup(key, model, now, memGen);
     if (bytes === undefined) return undefined;
     const view = this.view;
-    view.vector = viewVector(bytes, this.viewScratch);
+    view.vector = readVectorInto(bytes, this.viewScratch);
     view.createdMs = recordCreatedMs(bytes);
     view.expiresMs = recordExpiresMs(bytes);
     return view;
@@ -629,7 +685,7 @@ export class SpillTier {
    * a model the instance believed absent is looked up again.
    */
   private find(key: Uint8Array, model: string, now: number, memGen: number | undefined, fresh: boolean): Uint8Array | null | undefined {
-    if (this.disabledModels.size !== 0 && this.disabledModels.has(model)) return null;
+    if (this.disabledAll || (this.disabledModels.size !== 0 && this.disabledModels.has(model))) return null;
     let state = this.modelState(model, now, memGen, false);
     if (state.id === 0) {
       if (!fresh) return undefined;
@@ -683,7 +739,7 @@ export class SpillTier {
       if (rec.key.length !== CONTENT_KEY_BYTES) throw new RangeError(`A spill key is ${CONTENT_KEY_BYTES} bytes, got ${rec.key.length}.`);
       const now = Date.now();
       if (rec.expiresMs !== 0 && rec.expiresMs <= now) return;
-      if (this.disabledModels.size !== 0 && this.disabledModels.has(rec.model)) return;
+      if (this.disabledAll || (this.disabledModels.size !== 0 && this.disabledModels.has(rec.model))) return;
       if (!(rec.vector instanceof Float32Array) || rec.vector.length === 0) throw new TypeError('a record needs a non-empty Float32Array vector');
       const state = this.modelState(rec.model, now, memGen, true);
       const dims = this.fixDims(rec.model, state, rec.vector.length);
@@ -693,7 +749,7 @@ export class SpillTier {
       const writtenMs = this.nextWrittenMs(now);
       const recKey = recordKey(state.id, state.generation, rec.key);
       const value = encodeRecord(
-        { dims, modelId: state.id, generation: state.generation, createdMs: rec.createdMs, expiresMs: rec.expiresMs, writtenMs },
+        { modelId: state.id, generation: state.generation, createdMs: rec.createdMs, expiresMs: rec.expiresMs, writtenMs },
         rec.vector,
         this.arena,
       );
@@ -741,6 +797,7 @@ export class SpillTier {
     const seq = ++this.batchSeq;
     let batch: Promise<boolean>;
     try {
+      this.root.resetReadTxn(); // the latest copies, so that their index entries can go
       // Index entries of the copies being replaced or deleted, read from the current snapshot.
       // (If another writer replaces one in between, its entry goes stale; maintenance drops it.)
       const staleAge: Uint8Array[] = [];

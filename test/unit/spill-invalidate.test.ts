@@ -81,4 +81,24 @@ describe('spill tier invalidateModel', () => {
     await tier.flush();
     expect(tier.stats()).toMatchObject({ entries: 0, errors: 0 });
   });
+
+  it('clear makes every model unreachable at once and sweeps the file', async () => {
+    const path = tempDir();
+    const tier = openTier(path);
+    enqueueRange(tier, 0, 50, { model: 'a', dims: 4 });
+    enqueueRange(tier, 0, 50, { model: 'b', dims: 8 });
+    await tier.flush();
+    expect(tier.clear()).toBe(true);
+    expect(tier.verify()).toMatchObject({ records: 100, unreachable: 100 }); // nothing deleted by the call
+    expect(tier.get(key(1), 'a', Date.now())).toBeUndefined();
+    expect(tier.get(key(1), 'b', Date.now())).toBeUndefined();
+    expect(() => tier.checkDims('a', 3)).not.toThrow(); // dims freed too
+    tier.enqueue({ key: key(1), model: 'b', vector: vector(1, 5), createdMs: 1, expiresMs: 0 });
+    await tier.flush();
+    expect(tier.verify()).toEqual({ records: 1, corrupt: 0, unreachable: 0, missingAge: 0, staleIndex: 0 });
+    await tier.close();
+    const again = openTier(path);
+    expect(again.get(key(2), 'a', Date.now())).toBeUndefined();
+    expectBitExact(again.get(key(1), 'b', Date.now())?.vector, vector(1, 5));
+  });
 });

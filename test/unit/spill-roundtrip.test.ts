@@ -52,17 +52,34 @@ describe('spill tier round trip', () => {
     expect(a!.vector.buffer.byteLength).toBe(768 * 4); // its own buffer, not a slice of something shared
   });
 
-  it('peek returns the same floats without a copy, valid until the next call', async () => {
+  it('peek returns the same floats in a reused buffer, untouched by other calls until the next peek', async () => {
     const tier = openTier(tempDir());
     enqueueRange(tier, 0, 3);
     await tier.flush();
     const view = tier.peek(key(2), 'm', Date.now());
     expectBitExact(view?.vector, vector(2));
-    const slot = new Float32Array(768);
-    slot.set(view!.vector);
-    expectBitExact(tier.peek(key(0), 'm', Date.now())?.vector, vector(0));
-    expectBitExact(slot, vector(2));
+    // A promotion evicts, and the victim is enqueued: that must not disturb the view.
+    tier.enqueue({ key: key(7), model: 'm', vector: vector(7), createdMs: 1, expiresMs: 0 });
+    tier.get(key(1), 'm', Date.now());
+    await tier.flush();
+    expectBitExact(view?.vector, vector(2));
+    const again = tier.peek(key(0), 'm', Date.now());
+    expect(again).toBe(view);
+    expectBitExact(again?.vector, vector(0));
     expect(tier.peek(key(9), 'm', Date.now())).toBeUndefined();
+  });
+
+  it('takes keys and vectors that are views into shared memory', async () => {
+    const tier = openTier(tempDir());
+    const slab = new Float32Array(new SharedArrayBuffer(4 * (768 * 3 + 1)), 4, 768 * 3); // odd offsets on purpose
+    slab.set(vector(5), 768);
+    const keys = new Uint8Array(new SharedArrayBuffer(64), 7, 32);
+    keys.set(key(5), 16);
+    tier.enqueue({ key: keys.subarray(16, 32), model: 'm', vector: slab.subarray(768, 1536), createdMs: 1, expiresMs: 0 });
+    slab.fill(0);
+    keys.fill(0);
+    await tier.flush();
+    expectBitExact(tier.get(key(5), 'm', Date.now())?.vector, vector(5));
   });
 
   it('a later write of a key replaces the earlier one, and delete removes it in order', async () => {
