@@ -8,7 +8,7 @@ import { getOrCompute as getOrComputeImpl, type EmbedFunction, type GetOrCompute
 import { closedError, describe, EmbeddingCacheError, invalidText } from './errors.js';
 import { KeyHasher, keyBytes, SECRET_BYTES } from './key.js';
 import { type CacheOptions, type ResolvedOptions, resolveOptions } from './options.js';
-import { MAX_DIMS } from './shared/layout.js';
+import { MAX_DIMS, ST_SPILL_ERRORS, ST_SPILL_HITS, ST_SPILL_MISSES, ST_SPILL_WRITES } from './shared/layout.js';
 import { dimensionMismatch } from './shared/registry.js';
 import { SharedStore, type StoreParts } from './shared/store.js';
 import type { SpillTier } from './spill/lmdb.js';
@@ -119,9 +119,14 @@ export class EmbeddingCache {
     const resolved = resolveOptions(options, 0);
     let secret = new Uint8Array(randomBytes(SECRET_BYTES));
     let spill: SpillTier | null = null;
+    // The spill tier opens before the store (the file's key seed wins over a fresh one, so a
+    // warm restart finds its keys again). Counts it reports before the store exists are parked.
+    const sink: { add: ((kind: 'writes' | 'errors', n: number) => void) | null; parked: { writes: number; errors: number } } = { add: null, parked: { writes: 0, errors: 0 } };
     if (resolved.spill !== null) {
-      // The file's key seed wins over a fresh one, so a warm restart finds its keys again.
-      spill = await openSpill(resolved, secret);
+      spill = await openSpill(resolved, secret, (kind, n) => {
+        if (sink.add !== null) sink.add(kind, n);
+        else sink.parked[kind] += n;
+      });
       secret = spill.seed.slice();
     }
     const parts = SharedStore.create({
@@ -132,7 +137,12 @@ export class EmbeddingCache {
       secret,
     });
     const handle: CacheHandle = { tag: HANDLE_TAG, version: HANDLE_VERSION, parts, options: resolved, inflight: new SharedArrayBuffer(INFLIGHT_BYTES) };
-    return EmbeddingCache.fromHandle(handle, spill);
+    const cache = await EmbeddingCache.fromHandle(handle, spill);
+    const counters = cache.store.counters;
+    sink.add = (kind, n) => counters.add(kind === 'writes' ? ST_SPILL_WRITES : ST_SPILL_ERRORS, n);
+    sink.add('writes', sink.parked.writes);
+    sink.add('errors', sink.parked.errors);
+    return cache;
   }
 
   /**
@@ -154,7 +164,8 @@ export class EmbeddingCache {
     const secret = store.secret();
     let spill = opened;
     if (spill === null && handle.options.spill !== null) {
-      spill = await openSpill(handle.options, secret);
+      const counters = store.counters;
+      spill = await openSpill(handle.options, secret, (kind, n) => counters.add(kind === 'writes' ? ST_SPILL_WRITES : ST_SPILL_ERRORS, n));
       if (!equalBytes(spill.seed, secret)) {
         await spill.close();
         throw new EmbeddingCacheError(
@@ -202,6 +213,7 @@ export class EmbeddingCache {
     const spill = this.spill!;
     const id = this.store.registry.find(model);
     const hit = spill.get(keyBytes(this.key), model, Date.now(), id < 0 ? undefined : this.store.registry.generation(id));
+    this.store.counters.add(hit === undefined ? ST_SPILL_MISSES : ST_SPILL_HITS);
     if (hit === undefined) return undefined;
     const m = this.bindModel(model, hit.vector.length);
     this.store.set(this.key, 0, m.id, m.cls, hit.vector, hit.expiresMs, true);
@@ -416,8 +428,13 @@ export class EmbeddingCache {
       maxBytes: this.options.maxBytes,
       maxEntries: this.options.maxEntries >= 2 ** 30 ? null : this.options.maxEntries,
       lockTakeovers: c.lockTakeovers,
-      ...(this.spill !== null ? { spill: this.spill.stats() } : {}),
+      ...(this.spill !== null ? { spill: this.spillStats(c) } : {}),
     };
+  }
+
+  private spillStats(c: ReturnType<SharedStore['counters']['totals']>): SpillStats {
+    const file = this.spill!.stats();
+    return { entries: file.entries, bytes: file.bytes, writes: c.spillWrites, hits: c.spillHits, misses: c.spillMisses, errors: c.spillErrors };
   }
 
   /**
@@ -560,10 +577,10 @@ function toVector(v: unknown, where: string): Float32Array {
   return out;
 }
 
-async function openSpill(o: ResolvedOptions, seed: Uint8Array): Promise<SpillTier> {
+async function openSpill(o: ResolvedOptions, seed: Uint8Array, onCount: (kind: 'writes' | 'errors', n: number) => void): Promise<SpillTier> {
   // Loaded only when configured: a cache without a spill tier never loads LMDB's native module.
   const { SpillTier } = await import('./spill/lmdb.js');
-  return SpillTier.open({ path: o.spill!.path, maxBytes: o.spill!.maxBytes, persist: o.spill!.persist, keyHash: o.keyHash, seed });
+  return SpillTier.open({ path: o.spill!.path, maxBytes: o.spill!.maxBytes, persist: o.spill!.persist, keyHash: o.keyHash, seed, onCount });
 }
 
 function equalBytes(a: Uint8Array, b: Uint8Array): boolean {

@@ -119,6 +119,11 @@ export const ST_INVALIDATIONS = 5;
 export const ST_DELETES = 6;
 export const ST_TAKEOVERS = 7;
 export const ST_PAGE_STEALS = 8;
+/** Spill tier, every thread's instance: records made durable, reads served, reads missed, failures. */
+export const ST_SPILL_WRITES = 9;
+export const ST_SPILL_HITS = 10;
+export const ST_SPILL_MISSES = 11;
+export const ST_SPILL_ERRORS = 12;
 export const STATS = LOCKS + (STRIPES + 1) * LOCK_WORDS;
 
 // ── Control buffer: hash index ───────────────────────────────────────────────────────────────

@@ -3,7 +3,7 @@
  * other thread writes, unless more than STAT_ROWS threads attach and rows are shared), so a get
  * on one core never bounces a counter's cache line off another. stats() sums the rows.
  */
-import { ST_DELETES, ST_EVICTIONS, ST_EXPIRATIONS, ST_HITS, ST_INVALIDATIONS, ST_MISSES, ST_PAGE_STEALS, ST_SETS, ST_TAKEOVERS, STAT_ROWS, STAT_WORDS, STATS } from './layout.js';
+import { ST_DELETES, ST_EVICTIONS, ST_EXPIRATIONS, ST_HITS, ST_INVALIDATIONS, ST_MISSES, ST_PAGE_STEALS, ST_SETS, ST_SPILL_ERRORS, ST_SPILL_HITS, ST_SPILL_MISSES, ST_SPILL_WRITES, ST_TAKEOVERS, STAT_ROWS, STAT_WORDS, STATS } from './layout.js';
 
 export interface CounterTotals {
   hits: number;
@@ -15,6 +15,10 @@ export interface CounterTotals {
   deletes: number;
   lockTakeovers: number;
   pageSteals: number;
+  spillWrites: number;
+  spillHits: number;
+  spillMisses: number;
+  spillErrors: number;
 }
 
 export class Counters {
@@ -46,6 +50,10 @@ export class Counters {
       deletes: sum(ST_DELETES),
       lockTakeovers: sum(ST_TAKEOVERS),
       pageSteals: sum(ST_PAGE_STEALS),
+      spillWrites: sum(ST_SPILL_WRITES),
+      spillHits: sum(ST_SPILL_HITS),
+      spillMisses: sum(ST_SPILL_MISSES),
+      spillErrors: sum(ST_SPILL_ERRORS),
     };
   }
 

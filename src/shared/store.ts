@@ -368,7 +368,7 @@ export class SharedStore {
       }
       if (this.needsFsck) this.fsck();
       if (placed) {
-        this.counters.add(ST_SETS);
+        if (!ifAbsent) this.counters.add(ST_SETS); // a promotion from disk is not the caller's set
         return;
       }
       // No room in this class, or a cold page of another class to take: move a page over (all

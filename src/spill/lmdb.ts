@@ -266,6 +266,7 @@ export class SpillTier {
   readonly keyHash: 'xxhash' | 'sha256';
   /** The key seed in force: the file's if it had one, else the one given to open(). */
   readonly seed: Uint8Array;
+  private readonly onCount: SpillTierOptions['onCount'];
 
   private readonly root: RootDatabase<Uint8Array, Uint8Array>;
   private readonly meta: Database<Uint8Array, string>;
@@ -373,6 +374,7 @@ export class SpillTier {
   }
 
   private constructor(root: RootDatabase<Uint8Array, Uint8Array>, path: string, maxBytes: number, options: SpillTierOptions) {
+    this.onCount = options.onCount;
     this.root = root;
     this.path = path;
     this.maxBytes = maxBytes;
@@ -847,6 +849,7 @@ export class SpillTier {
     this.settledSeq = Math.max(this.settledSeq, seq);
     if (err === undefined) {
       this.writes += written;
+      this.onCount?.('writes', written);
       if (this.needsMaintenance(Date.now())) this.scheduleMaintenance();
     } else {
       const commitError = (err as { commitError?: Promise<unknown> }).commitError;
@@ -1110,6 +1113,7 @@ export class SpillTier {
 
   private fail(what: string, err: unknown, count: number): void {
     this.errors += count;
+    if (count > 0) this.onCount?.('errors', count);
     if (this.warned) return;
     this.warned = true;
     console.warn(

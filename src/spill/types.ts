@@ -21,6 +21,11 @@ export interface SpillTierOptions {
   keyHash: SpillKeyHash;
   /** The cache's 32-byte key seed; used only when the file is new, else the file's seed wins. */
   seed: Uint8Array;
+  /**
+   * Called as records become durable (`writes`) and as failures are counted (`errors`), so the
+   * cache can add them to its shared, all-thread counters. Optional.
+   */
+  onCount?: (kind: 'writes' | 'errors', n: number) => void;
 }
 
 /** One entry handed to the disk. */
