@@ -810,11 +810,7 @@ export class SharedStore {
       const stillValid = this.isCurrent(mem, base, L, s, p, now);
       if (stillValid && !valid) return false; // rewritten since the sweep looked: leave it
       this.locks.setIntent(t, e, false);
-      if (stillValid && this.evictHook !== null) {
-        const v = base + L.vec + s * L.dims;
-        this.keyScratch.set(mem.subarray(ki, ki + 4));
-        this.evictHook(this.keyScratch, mem[base + L.model + s]!, this.f32[a]!.subarray(v, v + L.dims), this.f64[a]![(base >>> 1) + L.expiryF64 + s]!);
-      }
+      if (stillValid) this.spillOut(a, mem, base, L, s);
       this.unlink(e, b);
       this.uncount(mem, base, L, s);
       Atomics.store(mem, base + L.state + s, -this.token);
@@ -828,6 +824,15 @@ export class SharedStore {
         this.locks.release(t);
       }
     }
+  }
+
+  /** Hands a live entry that is leaving memory to the evict hook (the spill tier), if any. */
+  private spillOut(a: number, mem: Int32Array, base: number, L: PageLayout, s: number): void {
+    if (this.evictHook === null) return;
+    const ki = base + L.key + 4 * s;
+    const v = base + L.vec + s * L.dims;
+    this.keyScratch.set(mem.subarray(ki, ki + 4));
+    this.evictHook(this.keyScratch, mem[base + L.model + s]!, this.f32[a]!.subarray(v, v + L.dims), this.f64[a]![(base >>> 1) + L.expiryF64 + s]!);
   }
 
   /** Evicts one entry of any class to free a count; the slot becomes free in its class. */
@@ -930,11 +935,7 @@ export class SharedStore {
         if (st === STATE_LIVE) {
           const ki = base + L.key + 4 * s;
           const valid = this.isCurrent(mem, base, L, s, p, now);
-          if (valid && this.evictHook !== null) {
-            const v = base + L.vec + s * L.dims;
-            this.keyScratch.set(mem.subarray(ki, ki + 4));
-            this.evictHook(this.keyScratch, mem[base + L.model + s]!, this.f32[a]!.subarray(v, v + L.dims), this.f64[a]![(base >>> 1) + L.expiryF64 + s]!);
-          }
+          if (valid) this.spillOut(a, mem, base, L, s);
           this.unlink(e, mem[ki]! & this.bucketMask);
           this.uncount(mem, base, L, s);
           if (valid) this.counters.add(ST_EVICTIONS);
