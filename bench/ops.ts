@@ -11,6 +11,7 @@
  *   set (overwrite)    a key already present: hash, lock its stripe, copy the vector in
  *   set (evicting)     a second cache holding half the pool, fed the pool round-robin, so
  *                      every set inserts a key and evicts another (the steady state of a full cache)
+ *   getInto hit        a hit copied into one reused Float32Array (no allocation)
  *   getMany ×256       a batch of 256 hits
  *   setMany ×256       a batch of 256 overwrites
  *
@@ -88,6 +89,8 @@ async function benchDims(dims: number): Promise<void> {
   let mi = 0;
   let si = 0;
   let ei = 0;
+  let gi2 = 0;
+  const into = new Float32Array(dims);
   let bi = 0;
   let sbi = 0;
   const next = (i: number, n: number) => (i + 1 === n ? 0 : i + 1);
@@ -100,6 +103,11 @@ async function benchDims(dims: number): Promise<void> {
       if (v === undefined) unexpected++;
       else sink ^= v.length;
       gi = next(gi, keys);
+    }),
+    add('getInto hit', () => {
+      if (!cache.getInto(texts[gi2]!, into)) unexpected++;
+      else sink ^= into.length;
+      gi2 = next(gi2, keys);
     }),
     add('get miss', () => {
       if (cache.get(missTexts[mi]!) !== undefined) unexpected++;

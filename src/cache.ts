@@ -77,6 +77,8 @@ export interface CacheHandle {
 export const INFLIGHT_BYTES = 256 * 1024;
 
 const DEFAULT_MODEL = 'default';
+/** getMany(): floats per result buffer (64 KiB). */
+const RESULT_CHUNK_FLOATS = 16 * 1024;
 
 export class EmbeddingCache {
   private readonly store: SharedStore;
@@ -313,9 +315,9 @@ export class EmbeddingCache {
   }
 
   /**
-   * get() for each text, in order. The hits of one call are views into one buffer allocated for
-   * the call (one allocation per batch, not per vector): they never overlap, but transferring
-   * one's `.buffer` moves them all — `.slice()` one first to send it alone.
+   * get() for each text, in order. The hits of one call are views into a few buffers of up to
+   * 64 KiB allocated for the call (not one per vector): they never overlap, but transferring
+   * one's `.buffer` moves its neighbours too — `.slice()` one first to send it alone.
    */
   getMany(texts: readonly string[], opts?: KeyOptions): (Float32Array | undefined)[] {
     this.assertOpen('getMany');
@@ -344,10 +346,24 @@ export class EmbeddingCache {
     }
     const now = this.store.clock();
     const d = m.dims;
-    const batch = new Float32Array(texts.length * d);
+    // Hits are copied into chunks of at most 64 KiB, allocated as hits need them: one buffer for
+    // the whole batch would be large enough for the allocator to map fresh pages every call,
+    // and zeroing and faulting them in costs more than the lookups.
+    const perChunk = Math.max(1, Math.floor(RESULT_CHUNK_FLOATS / d));
+    let chunk: Float32Array | null = null;
+    let used = perChunk;
     for (let i = 0; i < texts.length; i++) {
       this.hashKey(texts[i]!, model, opts, 'getMany');
-      out[i] = this.store.getInto(this.key, 0, m.id, now, batch, i * d) ? batch.subarray(i * d, (i + 1) * d) : undefined;
+      if (used === perChunk) {
+        chunk = new Float32Array(perChunk * d);
+        used = 0;
+      }
+      if (this.store.getInto(this.key, 0, m.id, now, chunk!, used * d)) {
+        out[i] = chunk!.subarray(used * d, (used + 1) * d);
+        used++;
+      } else {
+        out[i] = undefined;
+      }
     }
     return out;
   }
