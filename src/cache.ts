@@ -10,7 +10,7 @@ import { KeyHasher, keyBytes, SECRET_BYTES } from './key.js';
 import { type CacheOptions, type ResolvedOptions, resolveOptions } from './options.js';
 import { MAX_DIMS, ST_SPILL_ERRORS, ST_SPILL_HITS, ST_SPILL_MISSES, ST_SPILL_WRITES } from './shared/layout.js';
 import { dimensionMismatch } from './shared/registry.js';
-import { SharedStore, type StoreParts } from './shared/store.js';
+import { planStore, SharedStore, type StoreParts } from './shared/store.js';
 import type { SpillTier } from './spill/lmdb.js';
 import type { SpillStats } from './spill/types.js';
 
@@ -119,6 +119,7 @@ export class EmbeddingCache {
   /** Creates a cache. Options are validated here: a bad one throws TypeError or RangeError. */
   static async open(options?: CacheOptions): Promise<EmbeddingCache> {
     const resolved = resolveOptions(options, 0);
+    planStore(resolved.maxBytes, resolved.expectedEntries); // throws before any file is touched
     let secret = new Uint8Array(randomBytes(SECRET_BYTES));
     let spill: SpillTier | null = null;
     // The spill tier opens before the store (the file's key seed wins over a fresh one, so a
@@ -131,15 +132,21 @@ export class EmbeddingCache {
       });
       secret = spill.seed.slice();
     }
-    const parts = SharedStore.create({
-      maxBytes: resolved.maxBytes,
-      expectedEntries: resolved.expectedEntries,
-      maxEntries: resolved.maxEntries,
-      lockTimeoutMs: resolved.lockTimeoutMs,
-      secret,
-    });
-    const handle: CacheHandle = { tag: HANDLE_TAG, version: HANDLE_VERSION, parts, options: resolved, inflight: new SharedArrayBuffer(INFLIGHT_BYTES) };
-    const cache = await EmbeddingCache.fromHandle(handle, spill);
+    let cache: EmbeddingCache;
+    try {
+      const parts = SharedStore.create({
+        maxBytes: resolved.maxBytes,
+        expectedEntries: resolved.expectedEntries,
+        maxEntries: resolved.maxEntries,
+        lockTimeoutMs: resolved.lockTimeoutMs,
+        secret,
+      });
+      const handle: CacheHandle = { tag: HANDLE_TAG, version: HANDLE_VERSION, parts, options: resolved, inflight: new SharedArrayBuffer(INFLIGHT_BYTES) };
+      cache = await EmbeddingCache.fromHandle(handle, spill);
+    } catch (err) {
+      await spill?.close();
+      throw err;
+    }
     const counters = cache.store.counters;
     sink.add = (kind, n) => counters.add(kind === 'writes' ? ST_SPILL_WRITES : ST_SPILL_ERRORS, n);
     sink.add('writes', sink.parked.writes);
@@ -196,7 +203,7 @@ export class EmbeddingCache {
     this.hashKey(text, model, opts, 'set');
     const expiresAt = ttl > 0 ? Date.now() + ttl : 0;
     this.store.set(this.key, 0, m.id, m.cls, v, expiresAt);
-    if (this.spill?.persist) this.writeBehind(model, m.id, v, expiresAt);
+    if (this.spill !== null && (this.spill.persist || expiresAt !== 0)) this.writeBehind(model, m.id, v, expiresAt);
   }
 
   /** persist: the entry just set goes to disk too (batched, asynchronous). */
@@ -217,7 +224,12 @@ export class EmbeddingCache {
     const hit = spill.get(keyBytes(this.key), model, Date.now(), id < 0 ? undefined : this.store.registry.generation(id));
     this.store.counters.add(hit === undefined ? ST_SPILL_MISSES : ST_SPILL_HITS);
     if (hit === undefined) return undefined;
-    const m = this.bindModel(model, hit.vector.length);
+    let m: { id: number; cls: number };
+    try {
+      m = this.bindModel(model, hit.vector.length);
+    } catch {
+      return undefined; // a record that disagrees with the model's dimension is a miss, not an error
+    }
     this.store.set(this.key, 0, m.id, m.cls, hit.vector, hit.expiresMs, true);
     return hit.vector;
   }
@@ -256,6 +268,9 @@ export class EmbeddingCache {
     this.hashKey(text, model, opts, 'getInto');
     if (!(out instanceof Float32Array)) throw argumentError('getInto', 'out must be a Float32Array', out);
     const offset = opts?.offset ?? 0;
+    if (!Number.isInteger(offset) || offset < 0 || offset >= out.length) {
+      throw argumentError('getInto', `options.offset must be an integer index into out (length ${out.length})`, offset);
+    }
     if (m === undefined || m.cls < 0) {
       if (this.spill !== null) {
         const v = this.fromDisk(model);
@@ -387,7 +402,9 @@ export class EmbeddingCache {
     if (texts.length === 0) return;
     const m = this.bindModel(model, checked[0]!.length);
     const expiresAt = ttl > 0 ? Date.now() + ttl : 0;
-    const persist = this.spill?.persist === true;
+    // persist writes every set behind; so does a TTL set, else an older copy on disk would
+    // come back once this one expires in memory (expired entries are not spilled).
+    const persist = this.spill !== null && (this.spill.persist || expiresAt !== 0);
     for (let i = 0; i < texts.length; i++) {
       this.hashKey(texts[i]!, model, opts, 'setMany');
       this.store.set(this.key, 0, m.id, m.cls, checked[i]!, expiresAt);
@@ -549,8 +566,12 @@ export class EmbeddingCache {
       );
     }
     const id = this.store.registry.ensure(name);
+    // Check memory, then the disk, before either fixes anything: a vector refused by one must
+    // not leave its dimension bound in the other.
+    const known = this.store.registry.dims(id);
+    if (known !== 0 && known !== dims) throw dimensionMismatch(name, known, dims);
+    this.spill?.checkDims(name, dims);
     const cls = this.store.registry.bindDims(id, dims, name);
-    this.spill?.checkDims(name, dims); // a model's dimension is fixed on disk too
     const info = { id, cls, dims };
     this.models.set(name, info);
     return info;

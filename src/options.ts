@@ -70,11 +70,13 @@ export const MAX_ENTRIES_LIMIT = 2 ** 30;
 export const MAX_BYTES_LIMIT = 64 * 1024 ** 3;
 
 const KNOWN = new Set(['maxEntries', 'maxBytes', 'ttlMs', 'keyHash', 'lockTimeoutMs', 'expectedEntries', 'spill']);
+const SPILL_KNOWN = new Set(['path', 'maxBytes', 'persist']);
 
 function positiveInteger(name: string, value: unknown, max: number, fix: string): number {
-  if (typeof value !== 'number' || Number.isNaN(value)) {
+  if (typeof value !== 'number') {
     throw new TypeError(`options.${name} must be a number, got ${typeof value}. ${fix}`);
   }
+  if (Number.isNaN(value)) throw new RangeError(`options.${name} must be a number, got NaN. ${fix}`);
   if (!Number.isInteger(value) || value < 1 || value > max) {
     throw new RangeError(`options.${name} must be an integer from 1 to ${max}, got ${value}. ${fix}`);
   }
@@ -132,6 +134,11 @@ export function resolveOptions(input: CacheOptions | undefined, minBytes: number
   if (o.spill !== undefined) {
     const s = o.spill;
     if (typeof s !== 'object' || s === null) throw new TypeError('options.spill must be an object like { path: "./.embedcache" }.');
+    for (const key of Object.keys(s)) {
+      if (!SPILL_KNOWN.has(key)) {
+        throw new TypeError(`options.spill.${key} is not a spill option. Known: ${[...SPILL_KNOWN].join(', ')}.`);
+      }
+    }
     if (typeof s.path !== 'string' || s.path.length === 0) {
       throw new TypeError('options.spill.path must be a non-empty string: the folder that holds the LMDB file.');
     }
