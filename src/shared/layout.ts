@@ -100,8 +100,6 @@ export const L_OWNER = 0;
 export const L_STAMP = 1;
 /** Entry the owner is writing (-1 none): what a take-over repairs. */
 export const L_INTENT = 2;
-/** 1 when the owner has reserved a count in H_OCCUPIED for the intent entry. */
-export const L_RESERVED = 3;
 /** Threads sleeping in Atomics.wait on L_OWNER (release notifies only when > 0). */
 export const L_WAITERS = 4;
 export const LOCKS = MODELS + MAX_MODELS * MODEL_WORDS;

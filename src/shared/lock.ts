@@ -18,10 +18,10 @@
  * inside a single step is unguarded, hence a default timeout (1 s) far above the microseconds a
  * lock is held.
  */
-import { L_INTENT, L_OWNER, L_RESERVED, L_STAMP, L_WAITERS, LOCK_WORDS, NONE } from './layout.js';
+import { L_INTENT, L_OWNER, L_STAMP, L_WAITERS, LOCK_WORDS, NONE } from './layout.js';
 
 /** Called by the thread that took a dead owner's lock, before it proceeds. */
-export type RepairFn = (lock: number, deadToken: number, intent: number, reserved: boolean) => void;
+export type RepairFn = (deadToken: number, intent: number) => void;
 
 export class LockTable {
   private readonly spinLimit = 100;
@@ -73,8 +73,7 @@ export class LockTable {
           Atomics.add(ctl, w + L_STAMP, 1);
           this.onTakeover();
           const intent = Atomics.load(ctl, w + L_INTENT);
-          const reserved = Atomics.load(ctl, w + L_RESERVED) === 1;
-          if (intent !== NONE) this.repair(lock, owner, intent, reserved);
+          if (intent !== NONE) this.repair(owner, intent);
           this.clearIntent(lock);
           return;
         }
@@ -101,16 +100,12 @@ export class LockTable {
    * change that follows always starts with a compare-exchange (on the entry's seq or state),
    * which orders them before it, and the lock's owner word is the only other thing a taker reads.
    */
-  setIntent(lock: number, entry: number, reserved: boolean): void {
-    const w = this.word(lock);
-    this.ctl[w + L_RESERVED] = reserved ? 1 : 0;
-    this.ctl[w + L_INTENT] = entry;
+  setIntent(lock: number, entry: number): void {
+    this.ctl[this.word(lock) + L_INTENT] = entry;
   }
 
   clearIntent(lock: number): void {
-    const w = this.word(lock);
-    this.ctl[w + L_INTENT] = NONE;
-    this.ctl[w + L_RESERVED] = 0;
+    this.ctl[this.word(lock) + L_INTENT] = NONE;
   }
 
   /** Initial state of every lock record (intent NONE); called once by the creating thread. */

@@ -46,7 +46,7 @@ import {
   pageLayout, type PageLayout, PG_BODY, PG_BUMP, PG_CLASS, PG_DIMS, PG_EPOCH, PG_HOT, PG_REF, PG_SLOTS,
   SECRET_WORDS, SLOT_BITS, SLOT_MASK, ST_DELETES, ST_EVICTIONS, ST_EXPIRATIONS, ST_HITS,
   ST_INVALIDATIONS, ST_MISSES, ST_PAGE_STEALS, ST_SETS, ST_TAKEOVERS, STATE_FREE, STATE_LIVE,
-  STRIPES, REGISTRY_LOCK,
+  STRIPES,
 } from './layout.js';
 import { LockTable } from './lock.js';
 import { clearReferenced, markReferenced, testAndClearReferenced } from './policy.js';
@@ -162,7 +162,7 @@ export class SharedStore {
     this.counters = new Counters(this.ctl, Atomics.add(this.ctl, H_ATTACH_SEQ, 1));
     this.locks = new LockTable(
       this.ctl, LOCKS, this.token, parts.lockTimeoutMs,
-      (lock, dead, entry) => this.repair(lock, dead, entry),
+      (dead, entry) => this.repair(dead, entry),
       () => {
         this.counters.add(ST_TAKEOVERS);
         this.needsFsck = true;
@@ -356,7 +356,7 @@ export class SharedStore {
           if (!ifAbsent) this.overwrite(stripe, existing, m, vec, expiresAt);
           placed = true;
         } else {
-          const e = this.allocate(cls, L, stripe, m);
+          const e = this.allocate(cls, L, stripe);
           if (e >= 0) {
             this.fill(stripe, e, b, k, ko, m, vec, expiresAt);
             placed = true;
@@ -394,7 +394,7 @@ export class SharedStore {
       const mem = this.mem(p), base = this.base(p);
       const L = this.layoutOfPage(mem, base)!;
       const live = mem[base + L.model + s] === m && this.isCurrent(mem, base, L, s, p, now);
-      this.locks.setIntent(stripe, e, false);
+      this.locks.setIntent(stripe, e);
       this.unlink(e, b);
       this.release(e, mem, base, L, s);
       if (live) this.counters.add(ST_DELETES);
@@ -481,7 +481,7 @@ export class SharedStore {
     const p = e >>> SLOT_BITS, s = e & SLOT_MASK;
     const mem = this.mem(p), base = this.base(p);
     const L = this.layoutOfPage(mem, base)!;
-    this.locks.setIntent(stripe, e, false);
+    this.locks.setIntent(stripe, e);
     const seqAt = base + L.seq + s;
     const seq = mem[seqAt]!;
     if (Atomics.compareExchange(mem, seqAt, seq, seq + 1) !== seq) return; // taken over: back off
@@ -503,7 +503,7 @@ export class SharedStore {
     const a = p >>> PAGES_PER_ARENA_SHIFT;
     const mem = this.mem(p), base = this.base(p);
     const L = this.layoutOfPage(mem, base)!;
-    this.locks.setIntent(stripe, e, false);
+    this.locks.setIntent(stripe, e);
     const seqAt = base + L.seq + s;
     let seq = Atomics.load(mem, seqAt);
     if ((seq & 1) !== 0) seq++; // left odd by a repaired writer: move on from it
@@ -548,7 +548,6 @@ export class SharedStore {
 
   /** Marks an unlinked entry free and fixes the counts. Caller holds the entry's stripe lock. */
   private release(e: number, mem: Int32Array, base: number, L: PageLayout, s: number): void {
-    void e;
     const wasLive = mem[base + L.state + s] === STATE_LIVE;
     if (wasLive) this.uncount(mem, base, L, s);
     const seqAt = base + L.seq + s;
@@ -641,8 +640,7 @@ export class SharedStore {
   }
 
   /** A claimed entry of class cls for a new key, or NONE if the class has no room. */
-  private allocate(cls: number, L: PageLayout, stripe: number, m: number): number {
-    void m;
+  private allocate(cls: number, L: PageLayout, stripe: number): number {
     for (let round = 0; round < 4; round++) {
       if (this.reserve()) {
         const reused = this.popFree(cls, L);
@@ -809,12 +807,12 @@ export class SharedStore {
       if ((mem[ki]! & this.bucketMask) !== b) return false;
       const stillValid = this.isCurrent(mem, base, L, s, p, now);
       if (stillValid && !valid) return false; // rewritten since the sweep looked: leave it
-      this.locks.setIntent(t, e, false);
+      this.locks.setIntent(t, e);
       if (stillValid) this.spillOut(a, mem, base, L, s);
       this.unlink(e, b);
       this.uncount(mem, base, L, s);
       Atomics.store(mem, base + L.state + s, -this.token);
-      if (t !== ownStripe) this.locks.setIntent(ownStripe, e, false);
+      if (t !== ownStripe) this.locks.setIntent(ownStripe, e);
       if (stillValid) this.counters.add(ST_EVICTIONS);
       else if (mem[base + L.gen + s] === Atomics.load(this.ctl, MODELS + mem[base + L.model + s]! * MODEL_WORDS + M_GEN)) this.counters.add(ST_EXPIRATIONS);
       return true;
@@ -885,7 +883,7 @@ export class SharedStore {
       if (Atomics.load(mem, base + L.state + s) !== STATE_LIVE || (mem[base + L.key + 4 * s]! & this.bucketMask) !== b) return;
       if (this.isCurrent(mem, base, L, s, p, now)) return;
       const expired = mem[base + L.gen + s] === Atomics.load(this.ctl, MODELS + mem[base + L.model + s]! * MODEL_WORDS + M_GEN);
-      this.locks.setIntent(t, e, false);
+      this.locks.setIntent(t, e);
       if (!this.unlink(e, b)) return;
       this.release(e, mem, base, L, s);
       if (expired) this.counters.add(ST_EXPIRATIONS);
@@ -969,8 +967,7 @@ export class SharedStore {
    * owner had claimed but not finished, or was rewriting (seq odd), is unlinked and freed.
    * A complete live entry is left as it is.
    */
-  private repair(lock: number, dead: number, e: number): void {
-    void lock;
+  private repair(dead: number, e: number): void {
     const p = e >>> SLOT_BITS, s = e & SLOT_MASK;
     if (p >= Atomics.load(this.ctl, H_PAGES_USED)) return;
     const mem = this.mem(p), base = this.base(p);
@@ -1124,7 +1121,6 @@ export class SharedStore {
       }
     }
     if (linked !== occupied) problems.push(`linked entries ${linked} != occupied ${occupied}`);
-    void PG_DIMS; void REGISTRY_LOCK; void PG_SLOTS;
     return problems;
   }
 }
