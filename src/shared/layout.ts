@@ -195,6 +195,7 @@ export interface PageLayout {
   /**
    * Next entry id in the class's free stack. Its own word, not `next`: a free slot can be claimed
    * and linked into a chain while a thread is still pushing it, and the two links must not meet.
+   * While the entry is live the word holds flags instead (store.ts, ON_DISK).
    */
   readonly free: number;
   readonly state: number;

@@ -67,6 +67,11 @@ export interface StoreParts {
 export type EvictHook = (key: Int32Array, modelId: number, vector: Float32Array, expiresAt: number) => void;
 
 const MAX_CHAIN_STEPS = 256;
+/**
+ * A live entry's `free` word (the free-stack link is unused while it is live): ON_DISK when the
+ * entry came from the spill tier and has not been rewritten, so evicting it writes nothing.
+ */
+const ON_DISK = 1;
 /** allocate(): no slot now, but stealTarget is a cold page of another class worth taking. */
 const STEAL = -2;
 /** probe(): copy the vector into a new Float32Array of its own. */
@@ -339,8 +344,9 @@ export class SharedStore {
 
   /**
    * Stores vec under key k for model m (class cls). vec.length equals the class's dimension.
-   * With `ifAbsent`, an existing entry is left as it is (promotion from the spill tier must not
-   * overwrite a newer value another thread set meanwhile).
+   * With `ifAbsent` (a promotion from the spill tier), an existing entry is left as it is (it
+   * may be a newer value another thread set meanwhile), and a new one is marked as already on
+   * disk, so evicting it again writes nothing.
    */
   set(k: Int32Array, ko: number, m: number, cls: number, vec: Float32Array, expiresAt: number, ifAbsent = false): void {
     const b = k[ko]! & this.bucketMask;
@@ -358,7 +364,7 @@ export class SharedStore {
         } else {
           const e = this.allocate(cls, L, stripe);
           if (e >= 0) {
-            this.fill(stripe, e, b, k, ko, m, vec, expiresAt);
+            this.fill(stripe, e, b, k, ko, m, vec, expiresAt, ifAbsent);
             placed = true;
           }
         }
@@ -486,6 +492,7 @@ export class SharedStore {
     const seq = mem[seqAt]!;
     if (Atomics.compareExchange(mem, seqAt, seq, seq + 1) !== seq) return; // taken over: back off
     this.f32[p >>> PAGES_PER_ARENA_SHIFT]!.set(vec, base + L.vec + s * L.dims);
+    mem[base + L.free + s] = 0; // the new value is not on disk
     const gen = this.ctl[MODELS + m * MODEL_WORDS + M_GEN]!; // stable: invalidate holds every lock
     if (mem[base + L.gen + s] !== gen) {
       // Rewriting an invalidated entry makes it live again in the current generation.
@@ -498,7 +505,7 @@ export class SharedStore {
   }
 
   /** Writes a claimed entry and publishes it at the head of bucket b's chain. */
-  private fill(stripe: number, e: number, b: number, k: Int32Array, ko: number, m: number, vec: Float32Array, expiresAt: number): void {
+  private fill(stripe: number, e: number, b: number, k: Int32Array, ko: number, m: number, vec: Float32Array, expiresAt: number, onDisk: boolean): void {
     const p = e >>> SLOT_BITS, s = e & SLOT_MASK;
     const a = p >>> PAGES_PER_ARENA_SHIFT;
     const mem = this.mem(p), base = this.base(p);
@@ -515,6 +522,7 @@ export class SharedStore {
     this.f64[a]![(base >>> 1) + L.expiryF64 + s] = expiresAt;
     this.f32[a]!.set(vec, base + L.vec + s * L.dims);
     clearReferenced(mem, base, s);
+    mem[base + L.free + s] = onDisk ? ON_DISK : 0;
     if (Atomics.compareExchange(mem, seqAt, seq + 1, seq + 2) !== seq + 1) return; // taken over
     mem[base + L.next + s] = Atomics.load(this.ctl, BUCKETS + b);
     Atomics.store(this.ctl, BUCKETS + b, e); // publish
@@ -826,7 +834,8 @@ export class SharedStore {
 
   /** Hands a live entry that is leaving memory to the evict hook (the spill tier), if any. */
   private spillOut(a: number, mem: Int32Array, base: number, L: PageLayout, s: number): void {
-    if (this.evictHook === null) return;
+    // An entry promoted from disk and not rewritten since is on disk already: no second write.
+    if (this.evictHook === null || mem[base + L.free + s] === ON_DISK) return;
     const ki = base + L.key + 4 * s;
     const v = base + L.vec + s * L.dims;
     this.keyScratch.set(mem.subarray(ki, ki + 4));
