@@ -116,7 +116,6 @@ export const ST_EXPIRATIONS = 4;
 export const ST_INVALIDATIONS = 5;
 export const ST_DELETES = 6;
 export const ST_TAKEOVERS = 7;
-export const ST_PAGE_STEALS = 8;
 /** Spill tier, every thread's instance: records made durable, reads served, reads missed, failures. */
 export const ST_SPILL_WRITES = 9;
 export const ST_SPILL_HITS = 10;

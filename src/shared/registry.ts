@@ -148,10 +148,6 @@ export class ModelRegistry {
     return Atomics.load(this.ctl, CLASSES + cls * CLASS_WORDS + C_DIMS);
   }
 
-  modelCount(): number {
-    return Atomics.load(this.ctl, H_MODEL_COUNT);
-  }
-
   private encodeName(name: string): Uint8Array {
     const encoded = encodeLossless(name);
     if (encoded.length > MAX_MODEL_NAME_BYTES) {

@@ -3,7 +3,7 @@
  * other thread writes, unless more than STAT_ROWS threads attach and rows are shared), so a get
  * on one core never bounces a counter's cache line off another. stats() sums the rows.
  */
-import { ST_DELETES, ST_EVICTIONS, ST_EXPIRATIONS, ST_HITS, ST_INVALIDATIONS, ST_MISSES, ST_PAGE_STEALS, ST_SETS, ST_SPILL_ERRORS, ST_SPILL_HITS, ST_SPILL_MISSES, ST_SPILL_WRITES, ST_TAKEOVERS, STAT_ROWS, STAT_WORDS, STATS } from './layout.js';
+import { ST_DELETES, ST_EVICTIONS, ST_EXPIRATIONS, ST_HITS, ST_INVALIDATIONS, ST_MISSES, ST_SETS, ST_SPILL_ERRORS, ST_SPILL_HITS, ST_SPILL_MISSES, ST_SPILL_WRITES, ST_TAKEOVERS, STAT_ROWS, STAT_WORDS, STATS } from './layout.js';
 
 export interface CounterTotals {
   hits: number;
@@ -14,7 +14,6 @@ export interface CounterTotals {
   invalidations: number;
   deletes: number;
   lockTakeovers: number;
-  pageSteals: number;
   spillWrites: number;
   spillHits: number;
   spillMisses: number;
@@ -49,18 +48,10 @@ export class Counters {
       invalidations: sum(ST_INVALIDATIONS),
       deletes: sum(ST_DELETES),
       lockTakeovers: sum(ST_TAKEOVERS),
-      pageSteals: sum(ST_PAGE_STEALS),
       spillWrites: sum(ST_SPILL_WRITES),
       spillHits: sum(ST_SPILL_HITS),
       spillMisses: sum(ST_SPILL_MISSES),
       spillErrors: sum(ST_SPILL_ERRORS),
     };
-  }
-
-  /** Zeroes every row (clear()); the caller holds every write lock. */
-  reset(): void {
-    for (let r = 0; r < STAT_ROWS; r++) {
-      for (let c = 0; c < STAT_WORDS; c++) Atomics.store(this.ctl, STATS + r * STAT_WORDS + c, 0);
-    }
   }
 }

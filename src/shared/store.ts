@@ -45,7 +45,7 @@ import {
   PAGE_BYTES, PAGE_HEADER_WORDS, PAGE_WORD_SHIFT, PAGE_WORDS, PAGES_PER_ARENA, PAGES_PER_ARENA_SHIFT,
   pageLayout, type PageLayout, PG_BODY, PG_BUMP, PG_CLASS, PG_DIMS, PG_EPOCH, PG_HOT, PG_REF, PG_SLOTS,
   SECRET_WORDS, SLOT_BITS, SLOT_MASK, ST_DELETES, ST_EVICTIONS, ST_EXPIRATIONS, ST_HITS,
-  ST_INVALIDATIONS, ST_MISSES, ST_PAGE_STEALS, ST_SETS, ST_TAKEOVERS, STATE_FREE, STATE_LIVE,
+  ST_INVALIDATIONS, ST_MISSES, ST_SETS, ST_TAKEOVERS, STATE_FREE, STATE_LIVE,
   STRIPES,
 } from './layout.js';
 import { LockTable } from './lock.js';
@@ -964,7 +964,6 @@ export class SharedStore {
       Atomics.add(this.ctl, CLASSES + cls * CLASS_WORDS + C_PAGES, 1);
       Atomics.store(this.ctl, CLASSES + cls * CLASS_WORDS + C_CUR_PAGE, p);
       Atomics.add(mem, base + PG_EPOCH, 1); // even again
-      this.counters.add(ST_PAGE_STEALS);
       return true;
     } finally {
       this.releaseAll();
