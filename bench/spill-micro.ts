@@ -14,7 +14,7 @@
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SpillTier } from '../src/spill/lmdb.js';
+import { SpillTier } from '../src/spill/tier.js';
 
 const DIMS = 768;
 const WRITE_N = 50_000;

@@ -83,7 +83,7 @@ async function restart(p: Extract<Params, { kind: 'restart' }>): Promise<Restart
   // The cache loads the spill tier lazily on its first open; load it here first so that the
   // open below is the open alone (the load is reported apart).
   const l0 = performance.now();
-  await import('../src/spill/lmdb.js');
+  await import('../src/spill/tier.js');
   const loadMs = performance.now() - l0;
   const t0 = performance.now();
   const cache = await EmbeddingCache.open({ spill: { path: p.path, persist: true } });

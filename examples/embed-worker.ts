@@ -3,7 +3,7 @@
  * import is 'embedcache/worker'.
  */
 import { workerData } from 'node:worker_threads';
-import { cacheFromWorkerData, getOrCompute } from '../src/worker.js';
+import { cacheFromWorkerData, getOrCompute } from '../src/threads/worker.js';
 
 const cache = await cacheFromWorkerData(workerData);
 

@@ -1,17 +1,17 @@
 /**
  * EmbeddingCache: the public facade. It validates input, turns (model, chunkId, text) into a
- * 128-bit key (key.ts) and calls the shared store (shared/store.ts); it holds no algorithm of
+ * 128-bit key (key/hasher.ts) and calls the shared store (memory/store.ts); it holds no algorithm of
  * its own. Every instance, in any thread, built from the same handle works on the same memory.
  */
 import { randomBytes } from 'node:crypto';
-import { getOrCompute as getOrComputeImpl, type EmbedFunction, type GetOrComputeOptions } from './compute.js';
+import { getOrCompute as getOrComputeImpl, type EmbedFunction, type GetOrComputeOptions } from './compute/get-or-compute.js';
 import { closedError, describe, EmbeddingCacheError, invalidText } from './errors.js';
-import { KeyHasher, keyBytes, SECRET_BYTES } from './key.js';
+import { KeyHasher, keyBytes, SECRET_BYTES } from './key/hasher.js';
 import { type CacheOptions, type ResolvedOptions, resolveOptions } from './options.js';
-import { MAX_DIMS, ST_SPILL_ERRORS, ST_SPILL_HITS, ST_SPILL_MISSES, ST_SPILL_WRITES } from './shared/layout.js';
-import { dimensionMismatch } from './shared/registry.js';
-import { planStore, SharedStore, type StoreParts } from './shared/store.js';
-import type { SpillTier } from './spill/lmdb.js';
+import { MAX_DIMS, ST_SPILL_ERRORS, ST_SPILL_HITS, ST_SPILL_MISSES, ST_SPILL_WRITES } from './memory/layout.js';
+import { dimensionMismatch } from './memory/registry.js';
+import { planStore, SharedStore, type StoreParts } from './memory/store.js';
+import type { SpillTier } from './spill/tier.js';
 import type { SpillStats } from './spill/types.js';
 
 /** Which entry: the model that made the vector and an optional chunk id, with the text. */
@@ -73,7 +73,7 @@ export interface CacheHandle {
   readonly inflight: SharedArrayBuffer;
 }
 
-/** Bytes of the single-flight table (see src/shared/inflight.ts). */
+/** Bytes of the single-flight table (see src/compute/inflight.ts). */
 export const INFLIGHT_BYTES = 256 * 1024;
 
 const DEFAULT_MODEL = 'default';
@@ -633,7 +633,7 @@ function allFinite(v: Float32Array): boolean {
 
 async function openSpill(o: ResolvedOptions, seed: Uint8Array, onCount: (kind: 'writes' | 'errors', n: number) => void): Promise<SpillTier> {
   // Loaded only when configured: a cache without a spill tier never loads LMDB's native module.
-  const { SpillTier } = await import('./spill/lmdb.js');
+  const { SpillTier } = await import('./spill/tier.js');
   return SpillTier.open({ path: o.spill!.path, maxBytes: o.spill!.maxBytes, persist: o.spill!.persist, keyHash: o.keyHash, seed, onCount });
 }
 

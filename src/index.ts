@@ -7,5 +7,5 @@ export type { CacheHandle, CacheStats, KeyOptions, SetOptions } from './cache.js
 export { EmbeddingCacheError } from './errors.js';
 export type { EmbeddingCacheErrorCode } from './errors.js';
 export type { CacheOptions, SpillOptions } from './options.js';
-export { getOrCompute } from './compute.js';
-export type { EmbedFunction, GetOrComputeOptions } from './compute.js';
+export { getOrCompute } from './compute/get-or-compute.js';
+export type { EmbedFunction, GetOrComputeOptions } from './compute/get-or-compute.js';

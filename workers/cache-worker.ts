@@ -1,7 +1,7 @@
 /**
  * Piscina entry of createCachePool(): attach to the cache once (from workerData), then run
  * batch tasks against the shared memory. Stays thin: the work is the cache's, the packing is
- * src/worker.ts's. Results go back as one transferred ArrayBuffer (move()), never cloned.
+ * src/threads/worker.ts's. Results go back as one transferred ArrayBuffer (move()), never cloned.
  *
  * Loaded as built JS (dist/workers/cache-worker.js): worker threads do not get a TS loader.
  */
@@ -9,7 +9,7 @@ import { move } from 'piscina';
 import { workerData } from 'node:worker_threads';
 import type { KeyOptions, SetOptions } from '../src/cache.js';
 import { EmbeddingCacheError } from '../src/errors.js';
-import { cacheFromWorkerData, packVectors, unpackVectors } from '../src/worker.js';
+import { cacheFromWorkerData, packVectors, unpackVectors } from '../src/threads/worker.js';
 
 /** A task of the pool; `texts` is a batch (hundreds), never one key. */
 export type CacheTask =

@@ -5,7 +5,7 @@
  * once. It returns counts, not vectors: the vectors stay in the shared cache.
  */
 import { workerData } from 'node:worker_threads';
-import { cacheFromWorkerData, getOrCompute } from '../src/worker.js';
+import { cacheFromWorkerData, getOrCompute } from '../src/threads/worker.js';
 import { STAND_IN_MODEL, standInEmbed } from './demo-model.js';
 
 export interface DemoTask {

@@ -19,7 +19,7 @@
  */
 import { Embeddings, type EmbeddingsInterface, type EmbeddingsParams } from '@langchain/core/embeddings';
 import type { EmbeddingCache } from '../cache.js';
-import { getOrCompute } from '../compute.js';
+import { getOrCompute } from '../compute/get-or-compute.js';
 import { describe } from '../errors.js';
 
 export interface CachedEmbeddingsOptions extends EmbeddingsParams {

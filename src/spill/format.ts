@@ -1,6 +1,6 @@
 /**
  * The spill file's byte formats: record values, the three kinds of keys, and the meta records.
- * Nothing here touches LMDB; lmdb.ts stores and fetches these bytes.
+ * Nothing here touches LMDB; tier.ts stores and fetches these bytes.
  *
  * Record value (one per spilled entry; 40-byte header, then the vector):
  *

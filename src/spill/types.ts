@@ -1,5 +1,5 @@
 /**
- * Types of the spill tier's surface, kept apart from lmdb.ts so that the cache can name them
+ * Types of the spill tier's surface, kept apart from tier.ts so that the cache can name them
  * without loading LMDB.
  */
 

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EmbeddingCache } from '../../src/index.js';
-import { SpillTier } from '../../src/spill/lmdb.js';
+import { SpillTier } from '../../src/spill/tier.js';
 // @ts-expect-error plain-JS fixture shared with the child (no type declarations)
 import { vector as vectorJs } from './fixtures/spill-vectors.mjs';
 

@@ -9,7 +9,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { EmbeddingCache } from '../../src/index.js';
-import { type CachePool, createCachePool } from '../../src/pool.js';
+import { type CachePool, createCachePool } from '../../src/threads/pool.js';
 import { sleep, textFor, vectorFor } from '../helpers.js';
 
 const DIMS = 1536;

@@ -9,7 +9,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
-import { getOrCompute, inflightTable } from '../../src/compute.js';
+import { getOrCompute, inflightTable } from '../../src/compute/get-or-compute.js';
 import { EmbeddingCache } from '../../src/index.js';
 // @ts-expect-error plain-JS fixture shared with the workers, no type declarations
 import { shuffled, textIndex, textOf, vectorOf } from './fixtures/single-flight-shared.mjs';

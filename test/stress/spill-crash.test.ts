@@ -16,11 +16,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { SpillTier } from '../../src/spill/lmdb.js';
+import { SpillTier } from '../../src/spill/tier.js';
 import { SEED, expectBitExact, key, vector } from '../unit/spill-support.js';
 
 const fixtures = fileURLToPath(new URL('./fixtures/', import.meta.url));
-const built = fileURLToPath(new URL('../../dist/src/spill/lmdb.js', import.meta.url));
+const built = fileURLToPath(new URL('../../dist/src/spill/tier.js', import.meta.url));
 
 /** A child that outlives this bound is killed and the test fails with its stderr. */
 const CHILD_LIMIT_MS = 40_000;

@@ -12,12 +12,12 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
-import { SpillTier } from '../../src/spill/lmdb.js';
+import { SpillTier } from '../../src/spill/tier.js';
 import { SEED } from '../unit/spill-support.js';
 
 const worker = fileURLToPath(new URL('./fixtures/spill-thread-worker.mjs', import.meta.url));
 const twoInstances = fileURLToPath(new URL('./fixtures/spill-two-instances.mjs', import.meta.url));
-const built = fileURLToPath(new URL('../../dist/src/spill/lmdb.js', import.meta.url));
+const built = fileURLToPath(new URL('../../dist/src/spill/tier.js', import.meta.url));
 const dirs: string[] = [];
 const running: Worker[] = [];
 afterEach(async () => {

@@ -4,7 +4,7 @@
  * texts, releases its single-flight claims, and a retry with a working model succeeds.
  */
 import { describe, expect, it } from 'vitest';
-import { getOrCompute, inflightTable } from '../../src/compute.js';
+import { getOrCompute, inflightTable } from '../../src/compute/get-or-compute.js';
 import type { EmbeddingCache } from '../../src/index.js';
 import { expectCacheErrorAsync, expectVector, textFor, useCaches } from '../helpers.js';
 

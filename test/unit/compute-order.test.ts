@@ -4,7 +4,7 @@
  * all-hit path to the cache alone.
  */
 import { describe, expect, it } from 'vitest';
-import { getOrCompute } from '../../src/compute.js';
+import { getOrCompute } from '../../src/compute/get-or-compute.js';
 import { expectVector, textFor, useCaches, vectorFor } from '../helpers.js';
 
 const DIMS = 8;

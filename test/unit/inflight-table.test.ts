@@ -4,12 +4,12 @@
  * freed), and a full table, where getOrCompute computes without single-flight instead of failing.
  */
 import { describe, expect, it } from 'vitest';
-import { getOrCompute } from '../../src/compute.js';
+import { getOrCompute } from '../../src/compute/get-or-compute.js';
 import { INFLIGHT_BYTES } from '../../src/cache.js';
 import {
   BUSY, CLAIM_LOCKS, CLAIMED, FULL, HELD, InflightTable, LK_INTENT, LK_OWNER, LOCK_WORDS, LOCKS_BASE,
   S_STATE, SLOT_WORDS, SLOTS_BASE,
-} from '../../src/shared/inflight.js';
+} from '../../src/compute/inflight.js';
 import { sleep, useCaches } from '../helpers.js';
 
 function key(i: number): Int32Array {

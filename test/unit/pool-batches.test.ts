@@ -3,7 +3,7 @@
  * answers equal the in-thread ones, for batches that fit one task and batches cut into several.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { type CachePool, createCachePool } from '../../src/pool.js';
+import { type CachePool, createCachePool } from '../../src/threads/pool.js';
 import { textFor, useCaches, vectorFor } from '../helpers.js';
 
 const DIMS = 64;

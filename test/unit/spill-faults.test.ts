@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi, type MockInstance } from 'vitest';
-import type { SpillTier } from '../../src/spill/lmdb.js';
+import type { SpillTier } from '../../src/spill/tier.js';
 import { enqueueRange, expectBitExact, key, openTier, tempDir, vector } from './spill-support.js';
 
 /** Closes the LMDB environment under the tier, as a fatal I/O error would leave it. */

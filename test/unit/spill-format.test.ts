@@ -1,7 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { SpillTier } from '../../src/spill/lmdb.js';
+import { SpillTier } from '../../src/spill/tier.js';
 import { enqueueRange, expectBitExact, expectCode, key, openTier, SEED, tempDir, vector } from './spill-support.js';
 
 /**

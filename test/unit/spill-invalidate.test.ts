@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { MODEL_REFRESH_MS } from '../../src/spill/lmdb.js';
+import { MODEL_REFRESH_MS } from '../../src/spill/tier.js';
 import { enqueueRange, expectBitExact, key, openTier, tempDir, vector } from './spill-support.js';
 
 describe('spill tier invalidateModel', () => {

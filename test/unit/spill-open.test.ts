@@ -1,7 +1,7 @@
 import { mkdirSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { SpillTier } from '../../src/spill/lmdb.js';
+import { SpillTier } from '../../src/spill/tier.js';
 import { enqueueRange, expectCode, openTier, SEED, tempDir } from './spill-support.js';
 
 function open(path: string): SpillTier {

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, expect } from 'vitest';
 import { EmbeddingCacheError } from '../../src/errors.js';
-import { SpillTier, type SpillTierOptions } from '../../src/spill/lmdb.js';
+import { SpillTier, type SpillTierOptions } from '../../src/spill/tier.js';
 
 const dirs: string[] = [];
 const tiers: SpillTier[] = [];

@@ -26,11 +26,11 @@
  *   words 1..n    length of vector i, or -1 for "none" (a miss)
  *   then          the floats of every present vector, back to back
  */
-import { EmbeddingCache, type CacheHandle } from './cache.js';
-import { describe, EmbeddingCacheError } from './errors.js';
+import { EmbeddingCache, type CacheHandle } from '../cache.js';
+import { describe, EmbeddingCacheError } from '../errors.js';
 
-export { getOrCompute } from './compute.js';
-export type { EmbedFunction, GetOrComputeOptions } from './compute.js';
+export { getOrCompute } from '../compute/get-or-compute.js';
+export type { EmbedFunction, GetOrComputeOptions } from '../compute/get-or-compute.js';
 
 /** One attach per handle per thread: workers call cacheFromWorkerData() freely. */
 const attached = new WeakMap<object, Promise<EmbeddingCache>>();

@@ -7,12 +7,12 @@
  * texts each — never one task per key — and small calls run as one task.
  *
  * Why no copies back: a worker packs every vector of its batch into one ArrayBuffer
- * (src/worker.ts) and transfers it; the vectors returned here are views into that buffer (like
+ * (src/threads/worker.ts) and transfers it; the vectors returned here are views into that buffer (like
  * get()'s results, they may share a buffer; slice() one before transferring it elsewhere).
  * setMany packs the caller's vectors once and transfers that buffer to the worker.
  *
  * Aborting (signal): Piscina terminates the worker running the task, wherever it is — possibly
- * inside a store write holding a stripe lock. The store's lock take-over (shared/lock.ts) repairs
+ * inside a store write holding a stripe lock. The store's lock take-over (memory/lock.ts) repairs
  * the one entry that writer was changing, so the cache stays consistent for every other thread;
  * entries of the aborted batch may or may not have been stored.
  *
@@ -25,8 +25,8 @@ import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
-import type { EmbeddingCache, KeyOptions, SetOptions } from './cache.js';
-import { describe, EmbeddingCacheError, type EmbeddingCacheErrorCode } from './errors.js';
+import type { EmbeddingCache, KeyOptions, SetOptions } from '../cache.js';
+import { describe, EmbeddingCacheError, type EmbeddingCacheErrorCode } from '../errors.js';
 import { packVectors, unpackVectors } from './worker.js';
 
 export interface CachePoolOptions {
@@ -58,7 +58,7 @@ export interface CachePool {
 /** Fewest texts worth one task (below that the message costs more than the work). */
 export const MIN_TASK_TEXTS = 256;
 
-const WORKER_CANDIDATES = ['../workers/cache-worker.js', '../dist/workers/cache-worker.js'];
+const WORKER_CANDIDATES = ['../../workers/cache-worker.js', '../../dist/workers/cache-worker.js'];
 
 /** The built worker file: next to dist/src (package) or in the repository's dist/ (sources). */
 function workerFile(): string {

@@ -16,7 +16,7 @@ import {
   MAX_MODELS, MODEL_WORDS, MODELS, REGISTRY_LOCK, slotsPerPage,
 } from './layout.js';
 import type { LockTable } from './lock.js';
-import { encodeLossless } from '../utf8.js';
+import { encodeLossless } from '../key/utf8.js';
 
 const decoder = new TextDecoder();
 

@@ -139,7 +139,7 @@ const PENDING_MAX = 4096;
 export const MODEL_REFRESH_MS = 1000;
 /** Eviction for maxBytes stops at this fraction of it, so it does not run after every batch. */
 const LOW_WATER = 0.9;
-/** Key seed length; matches key.ts SECRET_BYTES. */
+/** Key seed length; matches key/hasher.ts SECRET_BYTES. */
 const SEED_BYTES = 32;
 /** Sub-millisecond step that keeps one instance's writtenMs strictly increasing (exact in a double). */
 const WRITTEN_STEP_MS = 1 / 1024;

@@ -5,7 +5,7 @@
  * Why it is shaped this way:
  * - The all-hit path is the common one once a corpus has been seen, so it is one getMany and
  *   a scan for holes: no Map, no key hashing beyond getMany's own, no claim.
- * - On a miss, each unique text is claimed in the single-flight table (shared/inflight.ts)
+ * - On a miss, each unique text is claimed in the single-flight table (./inflight.ts)
  *   before the model sees it. A claim held by another call — in this thread or any attached
  *   thread — means "someone is embedding this right now": wait for it (never blocking the
  *   thread) and read the cache, instead of paying the model twice. Claims are taken for every
@@ -23,9 +23,9 @@
  * Counting: the first lookup counts a hit or a miss per text; a text obtained by waiting for
  * another caller is then read once more and counts a hit as well.
  */
-import type { EmbeddingCache, SetOptions } from './cache.js';
-import { describe, EmbeddingCacheError, invalidText } from './errors.js';
-import { BUSY, CLAIMED, HELD, InflightTable } from './shared/inflight.js';
+import type { EmbeddingCache, SetOptions } from '../cache.js';
+import { describe, EmbeddingCacheError, invalidText } from '../errors.js';
+import { BUSY, CLAIMED, HELD, InflightTable } from './inflight.js';
 
 /** Turns texts into vectors: one vector per text, in order. Sync or async. */
 export type EmbedFunction = (missing: string[]) => Promise<ArrayLike<ArrayLike<number>>> | ArrayLike<ArrayLike<number>>;

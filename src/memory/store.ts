@@ -51,7 +51,7 @@ import {
 import { LockTable } from './lock.js';
 import { clearReferenced, markReferenced, testAndClearReferenced } from './policy.js';
 import { ModelRegistry } from './registry.js';
-import { Counters } from './stats.js';
+import { Counters } from './counters.js';
 
 /** What a thread needs to attach: the buffers and the sizes fixed at creation. */
 export interface StoreParts {
