@@ -54,3 +54,8 @@ export function closedError(op: string): EmbeddingCacheError {
     `${op}() was called after close(). Open a new cache with EmbeddingCache.open() or attach to a live handle.`,
   );
 }
+
+/** A bad argument: names the call, the rule it broke and what it got. */
+export function argumentError(op: string, rule: string, got: unknown): EmbeddingCacheError {
+  return new EmbeddingCacheError('ERR_INVALID_ARGUMENT', `${op}(): ${rule}, got ${describe(got)}.`);
+}

@@ -4,6 +4,30 @@
  */
 
 /** Spill tier (LMDB) options; see the README's "Spill tier" section. */
+/** Which entry: the model that made the vector and an optional chunk id, with the text. */
+export interface KeyOptions {
+  /** Model name; a model's vectors all have one dimension. Default: 'default'. */
+  model?: string;
+  /** Your id for the chunk (document id + offset, say). Same text, other chunk id: another entry. */
+  chunkId?: string;
+}
+
+export interface SetOptions extends KeyOptions {
+  /** Time to live of this entry in ms (0 = never expires). Default: the cache's ttlMs. */
+  ttlMs?: number;
+}
+
+export interface GetOrComputeOptions extends SetOptions {
+  /** Most texts per embed() call. Default: 128. */
+  batchSize?: number;
+  /**
+   * How long to wait for a text another caller is embedding before taking it over and
+   * embedding it here: from 0 to 2^30 ms (about 12 days). Also the lease of this call's own
+   * claims (at least 1 s), renewed before each batch. Default: 30 000 ms.
+   */
+  waitTimeoutMs?: number;
+}
+
 export interface SpillOptions {
   /** Folder (created if missing) holding the LMDB file. Every thread and process that opens or attaches uses this path. */
   path: string;

@@ -7,7 +7,7 @@
  */
 import { move } from 'piscina';
 import { workerData } from 'node:worker_threads';
-import type { KeyOptions, SetOptions } from '../src/cache.js';
+import type { KeyOptions, SetOptions } from '../src/options.js';
 import { EmbeddingCacheError } from '../src/errors.js';
 import { cacheFromWorkerData, packVectors, unpackVectors } from '../src/threads/worker.js';
 
@@ -25,9 +25,17 @@ export interface RelayedError {
 
 const cache = await cacheFromWorkerData(workerData);
 
-export default function run(task: CacheTask): unknown {
+/**
+ * Runs one task. Before the result goes back, the disk writes the task queued (sets with
+ * persist, entries it evicted) are flushed: Piscina parks an idle worker in Atomics.wait, where
+ * its event loop never turns and a write-behind queue would never drain, so a task is
+ * acknowledged only once its writes are durable. Without a spill tier flush() costs nothing.
+ */
+export default async function run(task: CacheTask): Promise<unknown> {
   try {
-    return dispatch(task);
+    const result = dispatch(task);
+    await cache.flush();
+    return result;
   } catch (e) {
     if (e instanceof EmbeddingCacheError) return { relayedError: e.code, message: e.message } satisfies RelayedError;
     throw e;

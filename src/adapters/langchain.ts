@@ -19,7 +19,6 @@
  */
 import { Embeddings, type EmbeddingsInterface, type EmbeddingsParams } from '@langchain/core/embeddings';
 import type { EmbeddingCache } from '../cache.js';
-import { getOrCompute } from '../compute/get-or-compute.js';
 import { describe } from '../errors.js';
 
 export interface CachedEmbeddingsOptions extends EmbeddingsParams {
@@ -87,7 +86,7 @@ export class CachedEmbeddings extends Embeddings {
   }
 
   override async embedDocuments(documents: string[]): Promise<number[][]> {
-    const vectors = await getOrCompute(this.cache, documents, (missing) => this.embeddings.embedDocuments(missing), {
+    const vectors = await this.cache.getOrCompute(documents, (missing) => this.embeddings.embedDocuments(missing), {
       model: this.model,
       ...(this.batchSize !== undefined ? { batchSize: this.batchSize } : {}),
       ...(this.ttlMs !== undefined ? { ttlMs: this.ttlMs } : {}),
@@ -97,7 +96,7 @@ export class CachedEmbeddings extends Embeddings {
 
   override async embedQuery(document: string): Promise<number[]> {
     if (!this.cacheQueries) return this.embeddings.embedQuery(document);
-    const [v] = await getOrCompute(this.cache, [document], async (missing) => [await this.embeddings.embedQuery(missing[0]!)], {
+    const [v] = await this.cache.getOrCompute([document], async (missing) => [await this.embeddings.embedQuery(missing[0]!)], {
       model: this.model,
       chunkId: QUERY_CHUNK_ID,
       ...(this.ttlMs !== undefined ? { ttlMs: this.ttlMs } : {}),

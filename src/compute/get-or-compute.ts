@@ -23,49 +23,48 @@
  * Counting: the first lookup counts a hit or a miss per text; a text obtained by waiting for
  * another caller is then read once more and counts a hit as well.
  */
-import type { EmbeddingCache, SetOptions } from '../cache.js';
-import { describe, EmbeddingCacheError, invalidText } from '../errors.js';
-import { BUSY, CLAIMED, HELD, InflightTable } from './inflight.js';
+import { argumentError, describe, EmbeddingCacheError } from '../errors.js';
+import type { GetOrComputeOptions, KeyOptions, SetOptions } from '../options.js';
+import { parseVector } from '../vectors.js';
+import { BUSY, CLAIMED, HELD, type InflightTable } from './inflight.js';
 
 /** Turns texts into vectors: one vector per text, in order. Sync or async. */
 export type EmbedFunction = (missing: string[]) => Promise<ArrayLike<ArrayLike<number>>> | ArrayLike<ArrayLike<number>>;
 
-export interface GetOrComputeOptions extends SetOptions {
-  /** Most texts per embed() call. Default: 128. */
-  batchSize?: number;
-  /**
-   * How long to wait for a text another caller is embedding before taking it over and
-   * embedding it here. Also the lease of this call's own claims (at least 1 s), renewed before
-   * each batch. Default: 30 000 ms.
-   */
-  waitTimeoutMs?: number;
+/**
+ * @internal What getOrCompute needs from a cache, by key: every text is hashed once (hashAll)
+ * and the keys are used for every later step. The cache implements it and owns `claims`.
+ */
+export interface ComputeHost {
+  /** The cache's single-flight table (this instance's view, with its owner token). */
+  readonly claims: InflightTable;
+  /** Validates opts (model, chunkId, ttlMs) for op; throws like get()/set(). */
+  checkOptions(opts: SetOptions | undefined, op: string): void;
+  /** Keys of texts as 4 int32 words each; ERR_INVALID_TEXT names the index of a non-string. */
+  hashAll(texts: readonly string[], opts: KeyOptions | undefined, op: string): Int32Array;
+  /** get() of keys[0…4n) through every synchronous tier, counting hits and misses. */
+  readMany(keys: Int32Array, n: number, opts: KeyOptions | undefined): (Float32Array | undefined)[];
+  /** The vector at keys[at…], or undefined; a hit counts, a miss counts only with countMiss. */
+  read(keys: Int32Array, at: number, opts: KeyOptions | undefined, countMiss: boolean): Float32Array | undefined;
+  /** Stores vectors[i] under keys[4·idx[i]…] (vectors already validated, all one dimension). */
+  writeMany(keys: Int32Array, idx: readonly number[], vectors: readonly Float32Array[], opts: SetOptions | undefined): void;
+  /** Resolves once this thread's queued disk writes are durable (at once without a spill tier). */
+  flush(): Promise<void>;
 }
 
 export const DEFAULT_BATCH_SIZE = 128;
 export const DEFAULT_WAIT_TIMEOUT_MS = 30_000;
+/**
+ * Longest waitTimeoutMs (and so claim lease): claim deadlines are int32 milliseconds compared by
+ * wrapping difference, exact below 2^31 ms; half of that leaves room for clock skew between
+ * threads' reads. About 12.4 days.
+ */
+export const MAX_WAIT_TIMEOUT_MS = 2 ** 30;
 /** Shortest claim lease: a claim must survive ordinary scheduling hiccups of its owner. */
 const MIN_LEASE_MS = 1000;
 
-/** One single-flight view per cache instance (it carries the instance's owner token). */
-const tables = new WeakMap<EmbeddingCache, InflightTable>();
-
-function tableFor(cache: EmbeddingCache): InflightTable {
-  let t = tables.get(cache);
-  if (t === undefined) {
-    const h = cache.handle;
-    t = new InflightTable(h.inflight, cache.ownerToken, h.options.lockTimeoutMs);
-    tables.set(cache, t);
-  }
-  return t;
-}
-
-/** @internal The single-flight table this cache instance uses (tests and the demo read its counters). */
-export function inflightTable(cache: EmbeddingCache): InflightTable {
-  return tableFor(cache);
-}
-
-function argumentError(rule: string, got: unknown): EmbeddingCacheError {
-  return new EmbeddingCacheError('ERR_INVALID_ARGUMENT', `getOrCompute(): ${rule}, got ${describe(got)}.`);
+function badOption(rule: string, got: unknown): EmbeddingCacheError {
+  return argumentError('getOrCompute', rule, got);
 }
 
 /**
@@ -73,14 +72,14 @@ function argumentError(rule: string, got: unknown): EmbeddingCacheError {
  * unique text once, across concurrent calls and threads), stored, and returned.
  * Rejects with ERR_EMBED_FAILED if `embed` throws or returns the wrong count or bad vectors.
  */
-export async function getOrCompute(
-  cache: EmbeddingCache,
+export async function computeMany(
+  host: ComputeHost,
   texts: readonly string[],
   embed: EmbedFunction,
   opts?: GetOrComputeOptions,
 ): Promise<Float32Array[]> {
-  if (!Array.isArray(texts)) throw argumentError('texts must be an array of strings', texts);
-  if (typeof embed !== 'function') throw argumentError('embed must be a function (texts: string[]) => vectors', embed);
+  if (!Array.isArray(texts)) throw badOption('texts must be an array of strings', texts);
+  if (typeof embed !== 'function') throw badOption('embed must be a function (texts: string[]) => vectors', embed);
   let batchSize = DEFAULT_BATCH_SIZE;
   let waitMs = DEFAULT_WAIT_TIMEOUT_MS;
   if (opts !== undefined) {
@@ -93,31 +92,28 @@ export async function getOrCompute(
     }
     if (opts.waitTimeoutMs !== undefined) {
       waitMs = opts.waitTimeoutMs;
-      if (typeof waitMs !== 'number' || !Number.isFinite(waitMs) || waitMs < 0) {
-        throw new RangeError(`options.waitTimeoutMs must be a finite number of milliseconds >= 0, got ${describe(waitMs)}.`);
+      if (typeof waitMs !== 'number' || !(waitMs >= 0 && waitMs <= MAX_WAIT_TIMEOUT_MS)) {
+        throw new RangeError(
+          `options.waitTimeoutMs must be a number of milliseconds from 0 to ${MAX_WAIT_TIMEOUT_MS} (about 12 days), got ${describe(waitMs)}. ` +
+            'A waiter whose claimer is alive is released as soon as the vector is stored; the timeout only bounds the wait for a dead one.',
+        );
       }
     }
   }
+  host.checkOptions(opts, 'getOrCompute');
   const n = texts.length;
-  let out: (Float32Array | undefined)[];
-  try {
-    out = cache.getMany(texts, opts); // validates every text; the hot path adds only the scan below
-  } catch (e) {
-    if (e instanceof EmbeddingCacheError && e.code === 'ERR_INVALID_TEXT') {
-      const bad = texts.findIndex((t) => typeof t !== 'string');
-      throw invalidText(texts[bad], `getOrCompute() texts[${bad}]`);
-    }
-    throw e;
-  }
+  const keys = host.hashAll(texts, opts, 'getOrCompute');
+  const out = host.readMany(keys, n, opts);
   for (let i = 0; i < n; i++) {
-    if (out[i] === undefined) return fillMisses(cache, texts, out, i, embed, opts, batchSize, waitMs);
+    if (out[i] === undefined) return fillMisses(host, texts, keys, out, i, embed, opts, batchSize, waitMs);
   }
   return out as Float32Array[];
 }
 
 async function fillMisses(
-  cache: EmbeddingCache,
+  host: ComputeHost,
   texts: readonly string[],
+  keys: Int32Array,
   out: (Float32Array | undefined)[],
   first: number,
   embed: EmbedFunction,
@@ -125,9 +121,11 @@ async function fillMisses(
   batchSize: number,
   waitMs: number,
 ): Promise<Float32Array[]> {
-  // Dedupe the misses: unique[u] is a text, uniqueOf[p - first] the unique index of position p.
+  // Dedupe the misses: unique[u] is a text, at[u] the position of its key in `keys`,
+  // uniqueOf[p - first] the unique index of position p.
   const index = new Map<string, number>();
   const unique: string[] = [];
+  const at: number[] = [];
   const uniqueOf = new Int32Array(texts.length - first).fill(-1);
   for (let p = first; p < texts.length; p++) {
     if (out[p] !== undefined) continue;
@@ -136,11 +134,16 @@ async function fillMisses(
     if (u === undefined) {
       u = unique.length;
       unique.push(t);
+      at.push(p);
       index.set(t, u);
     }
     uniqueOf[p - first] = u;
   }
-  const vectors = await resolveUnique(cache, unique, embed, opts, batchSize, waitMs);
+  const vectors = await resolveUnique(host, unique, keys, at, embed, opts, batchSize, waitMs);
+  // Embeddings are paid for: the call resolves once the ones it stored are durable too (with a
+  // spill tier; otherwise at once). It also drains this thread's queue where the event loop
+  // would not turn (a Piscina worker parks between tasks).
+  await host.flush();
   // The first position of a text gets the vector itself, duplicates a copy each: every result
   // is an array its caller owns, as with get().
   const used = new Uint8Array(unique.length);
@@ -154,20 +157,30 @@ async function fillMisses(
   return out as Float32Array[];
 }
 
-/** Vectors for `unique` (distinct texts that all missed), embedding only those no one else is computing. */
+/**
+ * Vectors for `unique` (distinct texts that all missed; the key of unique[u] is at position
+ * at[u] of `keys`), embedding only those no one else is computing.
+ *
+ * Rounds. Each round claims at most a quarter of the claim table (so one large call cannot
+ * fill it and lock other callers out), embeds what it claimed, releases, and only then waits
+ * for texts others hold. A text whose claim window is full waits for the next round like a
+ * busy one: single-flight holds for any batch size. Only a text that could not be claimed for
+ * waitTimeoutMs is embedded without a claim (counted in the table's `full` counter).
+ */
 async function resolveUnique(
-  cache: EmbeddingCache,
+  host: ComputeHost,
   unique: string[],
+  keys: Int32Array,
+  at: readonly number[],
   embed: EmbedFunction,
   opts: GetOrComputeOptions | undefined,
   batchSize: number,
   waitMs: number,
 ): Promise<Float32Array[]> {
   const m = unique.length;
-  const table = tableFor(cache);
+  const table = host.claims;
   const lease = Math.max(MIN_LEASE_MS, waitMs);
-  const keys = new Int32Array(m * 4);
-  for (let u = 0; u < m; u++) cache.keyWords(unique[u]!, opts, keys, u * 4);
+  const perRound = Math.max(1, table.slots >> 2);
   const vectors = new Array<Float32Array | undefined>(m);
   // Our claim per text (slot, state); slot -1 = none. Held: the claim we wait for.
   const mySlot = new Int32Array(m).fill(-1);
@@ -177,52 +190,57 @@ async function resolveUnique(
   /** Texts whose wait timed out and that no claim could be had for: computed without one. */
   const forced = new Uint8Array(m);
   const res = new Int32Array(2);
-  const releaseAll = (): void => {
-    for (let u = 0; u < m; u++) {
-      if (mySlot[u]! >= 0) table.release(mySlot[u]!, myState[u]!);
-      mySlot[u] = -1;
-    }
+  const release = (u: number): void => {
+    if (mySlot[u]! >= 0) table.release(mySlot[u]!, myState[u]!);
+    mySlot[u] = -1;
   };
 
   let todo: number[] = Array.from({ length: m }, (_, u) => u);
+  const deadline = Date.now() + waitMs;
   let waitUntil = 0;
   try {
     while (todo.length > 0) {
       const mine: number[] = [];
       const held: number[] = [];
       const next: number[] = [];
+      let claimed = 0;
       for (const u of todo) {
         if (mySlot[u]! >= 0 || forced[u] === 1) {
           mine.push(u);
           continue;
         }
-        const r = table.claim(keys, u * 4, lease, res, 0);
+        if (claimed >= perRound) {
+          next.push(u);
+          continue;
+        }
+        const r = table.claim(keys, at[u]! * 4, lease, res, 0);
         if (r === CLAIMED) {
           mySlot[u] = res[0]!;
           myState[u] = res[1]!;
           mine.push(u);
+          claimed++;
         } else if (r === HELD) {
           heldSlot[u] = res[0]!;
           heldState[u] = res[1]!;
           held.push(u);
-        } else if (r === BUSY) {
-          next.push(u);
+        } else if (r === BUSY || Date.now() < deadline) {
+          next.push(u); // BUSY, or FULL: try again next round, once claims have been released
         } else {
-          mine.push(u); // FULL: no single-flight for this text
+          forced[u] = 1; // FULL for waitTimeoutMs: compute without single-flight
+          mine.push(u);
         }
       }
 
       // Stored by someone else since our lookup? Then it is a hit, not a model call.
       const need: number[] = [];
       for (const u of mine) {
-        const v = cache.has(unique[u]!, opts) ? cache.get(unique[u]!, opts) : undefined;
+        const v = host.read(keys, at[u]! * 4, opts, false);
         if (v === undefined) {
           need.push(u);
           continue;
         }
         vectors[u] = v;
-        if (mySlot[u]! >= 0) table.release(mySlot[u]!, myState[u]!);
-        mySlot[u] = -1;
+        release(u);
       }
       let renewed = Date.now();
       for (let b = 0; b < need.length; b += batchSize) {
@@ -238,12 +256,11 @@ async function resolveUnique(
         const batchTexts = batch.map((u) => unique[u]!);
         const got = await callEmbed(embed, batchTexts);
         const vs = checkVectors(got, batchTexts.length);
-        storeBatch(cache, batchTexts, vs, opts);
+        storeBatch(host, keys, batch.map((u) => at[u]!), vs, opts);
         for (let i = 0; i < batch.length; i++) {
           const u = batch[i]!;
           vectors[u] = vs[i]!;
-          if (mySlot[u]! >= 0) table.release(mySlot[u]!, myState[u]!);
-          mySlot[u] = -1;
+          release(u);
         }
       }
 
@@ -257,7 +274,7 @@ async function resolveUnique(
           next.push(u);
           continue;
         }
-        const v = cache.get(unique[u]!, opts);
+        const v = host.read(keys, at[u]! * 4, opts, true);
         if (v !== undefined) {
           vectors[u] = v;
           continue;
@@ -266,13 +283,13 @@ async function resolveUnique(
         if (Date.now() >= waitUntil) forced[u] = 1;
         next.push(u);
       }
-      if (next.length > 0 && held.length === 0 && mine.length === 0) await sleep(1); // only busy locks: yield
+      if (next.length > 0 && held.length === 0 && mine.length === 0) await sleep(1); // only busy or full: yield
       todo = next;
     }
   } catch (e) {
     // Whatever failed (the model, the cache), no claim of ours outlives this call: waiters wake,
     // miss, and compute themselves.
-    releaseAll();
+    for (let u = 0; u < m; u++) release(u);
     throw e;
   }
   return vectors as Float32Array[];
@@ -283,7 +300,11 @@ function sleep(ms: number): Promise<void> {
 }
 
 function embedFailed(message: string, cause: unknown): EmbeddingCacheError {
-  return new EmbeddingCacheError('ERR_EMBED_FAILED', `getOrCompute(): ${message} Nothing was stored for these texts; calling again retries them.`, { cause });
+  return new EmbeddingCacheError(
+    'ERR_EMBED_FAILED',
+    `getOrCompute(): ${message} Nothing was stored for these texts; calling again retries them.`,
+    { cause },
+  );
 }
 
 async function callEmbed(embed: EmbedFunction, batch: string[]): Promise<unknown> {
@@ -297,57 +318,52 @@ async function callEmbed(embed: EmbedFunction, batch: string[]): Promise<unknown
 
 function badVector(i: number, why: string): EmbeddingCacheError {
   const inner = new EmbeddingCacheError('ERR_INVALID_VECTOR', `vector ${i} ${why}`);
-  return embedFailed(`embed() returned a bad vector: vector ${i} ${why}; every vector must be a non-empty array of finite numbers, all of one length.`, inner);
+  return embedFailed(
+    `embed() returned a bad vector: vector ${i} ${why}; every vector must be a non-empty array of finite numbers, all of one length.`,
+    inner,
+  );
 }
 
 /** Validates embed()'s answer for `count` texts and copies it into Float32Arrays this call owns. */
 function checkVectors(got: unknown, count: number): Float32Array[] {
   if (typeof got !== 'object' || got === null || typeof (got as ArrayLike<unknown>).length !== 'number') {
-    throw embedFailed(`embed() returned ${describe(got)}; it must return an array of ${count} vectors.`, new TypeError(`expected an array of ${count} vectors, got ${describe(got)}`));
+    throw embedFailed(
+      `embed() returned ${describe(got)}; it must return an array of ${count} vectors.`,
+      new TypeError(`expected an array of ${count} vectors, got ${describe(got)}`),
+    );
   }
   const list = got as ArrayLike<unknown>;
   if (list.length !== count) {
-    throw embedFailed(`embed() returned ${list.length} vectors for ${count} texts; it must return one vector per text, in order.`, new RangeError(`expected ${count} vectors, got ${list.length}`));
+    throw embedFailed(
+      `embed() returned ${list.length} vectors for ${count} texts; it must return one vector per text, in order.`,
+      new RangeError(`expected ${count} vectors, got ${list.length}`),
+    );
   }
   const out = new Array<Float32Array>(count);
-  let dims = -1;
   for (let i = 0; i < count; i++) {
-    const v = list[i];
-    let f: Float32Array;
-    if (v instanceof Float32Array) {
-      f = v.slice();
-    } else if (typeof v === 'object' && v !== null && typeof (v as ArrayLike<unknown>).length === 'number' && !(v instanceof BigInt64Array) && !(v instanceof BigUint64Array)) {
-      const src = v as ArrayLike<unknown>;
-      f = new Float32Array(src.length);
-      for (let j = 0; j < src.length; j++) {
-        const x = src[j];
-        if (typeof x !== 'number') throw badVector(i, `has a non-number at index ${j} (${describe(x)})`);
-        f[j] = x;
-      }
-    } else {
-      throw badVector(i, `is ${describe(v)}, not an array of numbers`);
-    }
-    if (f.length === 0) throw badVector(i, 'is empty');
-    if (dims < 0) dims = f.length;
-    else if (f.length !== dims) throw badVector(i, `has ${f.length} dimensions where vector 0 has ${dims}`);
-    // x * 0 is NaN exactly when x is NaN or ±Infinity (float32 overflow included).
-    let acc = 0;
-    for (let j = 0; j < f.length; j++) acc += f[j]! * 0;
-    if (acc !== 0) {
-      const bad = f.findIndex((x) => !Number.isFinite(x));
-      throw badVector(i, `has a non-finite value (${f[bad]}) at index ${bad}`);
-    }
+    const f = parseVector(list[i], true);
+    if (typeof f === 'string') throw badVector(i, f);
+    if (i > 0 && f.length !== out[0]!.length) throw badVector(i, `has ${f.length} dimensions where vector 0 has ${out[0]!.length}`);
     out[i] = f;
   }
   return out;
 }
 
-/** setMany, with a vector the cache rejects (e.g. another dimension than the model's) reported as the model's fault. */
-function storeBatch(cache: EmbeddingCache, texts: string[], vectors: Float32Array[], opts: SetOptions | undefined): void {
+/** Stores a batch, with a vector the cache rejects (e.g. another dimension than the model's) reported as the model's fault. */
+function storeBatch(
+  host: ComputeHost,
+  keys: Int32Array,
+  idx: readonly number[],
+  vectors: Float32Array[],
+  opts: SetOptions | undefined,
+): void {
   try {
-    cache.setMany(texts, vectors, opts);
+    host.writeMany(keys, idx, vectors, opts);
   } catch (e) {
-    if (e instanceof EmbeddingCacheError && (e.code === 'ERR_DIMENSION_MISMATCH' || e.code === 'ERR_INVALID_VECTOR' || e.code === 'ERR_VECTOR_TOO_LARGE')) {
+    if (
+      e instanceof EmbeddingCacheError &&
+      (e.code === 'ERR_DIMENSION_MISMATCH' || e.code === 'ERR_INVALID_VECTOR' || e.code === 'ERR_VECTOR_TOO_LARGE')
+    ) {
       throw embedFailed(`the cache refused embed()'s vectors: ${e.message}`, e);
     }
     throw e;

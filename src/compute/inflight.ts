@@ -4,9 +4,11 @@
  * key before it pays the model for it; a second caller (same thread or another) that finds the
  * key claimed waits for the release and then reads the cache instead of embedding it again.
  *
- *   words  [0, 16)        counters (claims, waits, take-overs, table-full fallbacks)
- *          [16, 272)      64 claim locks × 4 words: owner token, stamp, intent (slot + 1)
- *          [272, …)       slots × 9 words:
+ *   words  [0, 16)        counters (claims, waits, take-overs, table-full fallbacks), and
+ *                         the claim locks' dead-token ring
+ *          [16, 1040)     64 claim locks, one cache line each (memory/lock.ts records:
+ *                         owner token, stamp, intent = the slot being reserved)
+ *          [1040, …)      slots × 9 words:
  *                         ┌───────┬─────┬────────────────┬───────┬──────────┬─────────┐
  *                         │ state │ gen │ key (4 words)  │ owner │ deadline │ waiters │
  *                         └───────┴─────┴────────────────┴───────┴──────────┴─────────┘
@@ -30,9 +32,10 @@
  *   waiter whose own wait timed out, or that sees the lease expired, takes the claim over:
  *   it CASes the deadline (that elects one taker) and then the state to the next generation, so
  *   the old owner's release or renewal fails harmlessly and the new owner computes.
- * - A claim lock whose (owner, stamp) has not changed for lockTimeoutMs is taken over the same
- *   way as the store's write locks (lock.ts); the intent word names the one slot the dead holder
- *   may have left reserved, and the taker frees it.
+ * - The claim locks are the store's lock records (memory/lock.ts), taken without blocking
+ *   (tryAcquireOrTakeOver): one whose (owner, stamp) has not changed for lockTimeoutMs is taken
+ *   over; its intent names the one slot the dead holder may have left reserved, and the taker
+ *   frees it.
  * - If the window is full (every slot claimed by a live claim) the caller computes without
  *   single-flight: the table may cost an extra embedding, never an error or a hang.
  *
@@ -49,6 +52,9 @@
  * not a wrong answer).
  */
 
+import { LockTable } from '../memory/lock.js';
+import { LOCK_WORDS } from '../memory/layout.js';
+
 // ── layout (int32 words) ─────────────────────────────────────────────────────────────────────
 /** Counters, one line. */
 const I_CLAIMS = 0;
@@ -56,15 +62,12 @@ const I_WAITS = 1;
 const I_TAKEOVERS = 2;
 const I_FULL = 3;
 const I_LOCK_TAKEOVERS = 4;
+/** The claim locks' dead-token ring (memory/lock.ts): a cursor, then DEAD_SLOTS tokens. */
+const I_DEAD_RING = 6;
 const HEADER_WORDS = 16;
 
 /** Claim locks: striped by home slot so claims of unrelated keys rarely meet. */
 export const CLAIM_LOCKS = 64;
-export const LOCK_WORDS = 4;
-export const LK_OWNER = 0;
-const LK_STAMP = 1;
-/** Slot index + 1 the holder may be reserving; 0 = none (so an all-zero buffer is a valid empty table). */
-export const LK_INTENT = 2;
 export const LOCKS_BASE = HEADER_WORDS;
 
 /** Slot record: 9 words (state, gen, 4 key words, owner, deadline, waiters). */
@@ -104,6 +107,11 @@ export interface InflightCounters {
   lockTakeovers: number;
 }
 
+/** The state of a slot reserved (not yet published) by the holder of claim lock `lock`. */
+function reservedBy(lock: number): number {
+  return -(lock + 1);
+}
+
 function now32(): number {
   return Date.now() | 0;
 }
@@ -118,23 +126,45 @@ const waitAsync: typeof Atomics.waitAsync | undefined = (Atomics as { waitAsync?
 export class InflightTable {
   readonly slots: number;
   private readonly i32: Int32Array;
-  /** Per-thread view of each busy claim lock: what we saw and since when (for take-over). */
-  private readonly seenOwner = new Int32Array(CLAIM_LOCKS);
-  private readonly seenStamp = new Int32Array(CLAIM_LOCKS);
-  private readonly seenSince = new Float64Array(CLAIM_LOCKS);
+  private readonly locks: LockTable;
+
+  /** A new, empty table of `bytes` bytes to share between threads (cache.handle.inflight). */
+  static create(bytes: number): SharedArrayBuffer {
+    const buffer = new SharedArrayBuffer(bytes);
+    LockTable.init(new Int32Array(buffer), LOCKS_BASE, CLAIM_LOCKS);
+    return buffer;
+  }
 
   constructor(
     buffer: SharedArrayBuffer,
     /** This instance's owner token (non-zero, unique per attached cache instance). */
-    private readonly token: number,
+    token: number,
     /** How long a claim lock may stay unchanged before its holder is presumed dead. */
-    private readonly lockTimeoutMs: number,
+    lockTimeoutMs: number,
   ) {
     this.i32 = new Int32Array(buffer);
     this.slots = Math.floor((this.i32.length - SLOTS_BASE) / SLOT_WORDS);
-    if (this.slots < PROBE_WINDOW) throw new RangeError(`the single-flight buffer (${buffer.byteLength} bytes) is too small: it needs room for at least ${PROBE_WINDOW} slots.`);
+    if (this.slots < PROBE_WINDOW) {
+      throw new RangeError(`the single-flight buffer (${buffer.byteLength} bytes) is too small: it needs room for at least ${PROBE_WINDOW} slots.`);
+    }
     if (token === 0) throw new RangeError('owner token must be non-zero');
+    const m = this.i32;
+    this.locks = new LockTable(
+      m,
+      LOCKS_BASE,
+      I_DEAD_RING,
+      token,
+      lockTimeoutMs,
+      // The dead holder may have reserved one slot and never published it: free it.
+      (_dead, slot) => {
+        if (slot >= 0 && slot < this.slots) Atomics.compareExchange(m, this.base(slot) + S_STATE, reservedBy(slot % CLAIM_LOCKS), 0);
+      },
+      () => Atomics.add(m, I_LOCK_TAKEOVERS, 1),
+    );
+    this.token = token;
   }
+
+  private readonly token: number;
 
   private base(slot: number): number {
     return SLOTS_BASE + slot * SLOT_WORDS;
@@ -148,11 +178,12 @@ export class InflightTable {
   claim(keys: Int32Array, at: number, leaseMs: number, out: Int32Array, outAt: number): number {
     const home = (keys[at]! >>> 0) % this.slots;
     const lock = home % CLAIM_LOCKS;
-    if (!this.lock(lock)) return BUSY;
+    if (!this.locks.tryAcquireOrTakeOver(lock, LOCK_SPINS)) return BUSY;
     try {
       return this.claimLocked(keys, at, home, lock, leaseMs, out, outAt);
     } finally {
-      this.unlock(lock);
+      this.locks.clearIntent(lock);
+      this.locks.release(lock);
     }
   }
 
@@ -176,11 +207,11 @@ export class InflightTable {
         free = s;
       }
     }
-    const reserved = -(lock + 1);
+    const reserved = reservedBy(lock);
     // A free slot; the CAS can lose to a claimer of another home, then look further.
     for (let j = 0, s = home; j < PROBE_WINDOW && free >= 0; j++, s = s + 1 === this.slots ? 0 : s + 1) {
       if (Atomics.load(m, this.base(s) + S_STATE) !== 0) continue;
-      Atomics.store(m, this.lockWord(lock) + LK_INTENT, s + 1);
+      this.locks.setIntent(lock, s);
       if (Atomics.compareExchange(m, this.base(s) + S_STATE, 0, reserved) === 0) return this.publish(s, keys, at, leaseMs, out, outAt);
     }
     // No free slot: reuse a claim whose lease ran out (its owner is dead or far too slow).
@@ -189,7 +220,7 @@ export class InflightTable {
       const st = Atomics.load(m, b + S_STATE);
       const d = Atomics.load(m, b + S_DEADLINE);
       if (st > 0 && msUntil(d) < 0 && Atomics.compareExchange(m, b + S_DEADLINE, d, (now32() + leaseMs) | 0) === d) {
-        Atomics.store(m, this.lockWord(lock) + LK_INTENT, stale + 1);
+        this.locks.setIntent(lock, stale);
         if (Atomics.compareExchange(m, b + S_STATE, st, reserved) === st) {
           Atomics.add(m, I_TAKEOVERS, 1);
           this.wake(b);
@@ -305,53 +336,6 @@ export class InflightTable {
     if (Atomics.load(this.i32, slotBase + S_WAITERS) > 0) Atomics.notify(this.i32, slotBase + S_STATE);
   }
 
-  // ── claim locks ────────────────────────────────────────────────────────────────────────────
-
-  private lockWord(lock: number): number {
-    return LOCKS_BASE + lock * LOCK_WORDS;
-  }
-
-  /** Takes claim lock `lock`, or returns false if it is busy (the caller retries after a yield). */
-  private lock(lock: number): boolean {
-    const m = this.i32;
-    const w = this.lockWord(lock);
-    for (let i = 0; i < LOCK_SPINS; i++) {
-      if (Atomics.compareExchange(m, w + LK_OWNER, 0, this.token) === 0) {
-        Atomics.add(m, w + LK_STAMP, 1);
-        return true;
-      }
-    }
-    // Held all along: a claim in progress (sub-µs), or a holder that died mid-claim.
-    const owner = Atomics.load(m, w + LK_OWNER);
-    const stamp = Atomics.load(m, w + LK_STAMP);
-    const t = performance.now();
-    if (owner === 0) return false;
-    if (owner !== this.seenOwner[lock] || stamp !== this.seenStamp[lock]) {
-      this.seenOwner[lock] = owner;
-      this.seenStamp[lock] = stamp;
-      this.seenSince[lock] = t;
-      return false;
-    }
-    if (t - this.seenSince[lock]! <= this.lockTimeoutMs) return false;
-    if (Atomics.compareExchange(m, w + LK_OWNER, owner, this.token) !== owner) return false;
-    Atomics.add(m, w + LK_STAMP, 1);
-    Atomics.add(m, I_LOCK_TAKEOVERS, 1);
-    this.seenOwner[lock] = 0;
-    // The dead holder may have reserved one slot and never published it: free it.
-    const intent = Atomics.load(m, w + LK_INTENT) - 1;
-    if (intent >= 0 && intent < this.slots) {
-      Atomics.compareExchange(m, this.base(intent) + S_STATE, -(lock + 1), 0);
-    }
-    Atomics.store(m, w + LK_INTENT, 0);
-    return true;
-  }
-
-  private unlock(lock: number): void {
-    const w = this.lockWord(lock);
-    Atomics.store(this.i32, w + LK_INTENT, 0);
-    Atomics.compareExchange(this.i32, w + LK_OWNER, this.token, 0);
-  }
-
   // ── inspection (tests, demo) ───────────────────────────────────────────────────────────────
 
   counters(): InflightCounters {
@@ -392,7 +376,7 @@ export class InflightTable {
       seen.set(key, s);
     }
     for (let l = 0; l < CLAIM_LOCKS; l++) {
-      if (Atomics.load(m, this.lockWord(l) + LK_OWNER) !== 0) out.push(`claim lock ${l} is held`);
+      if (Atomics.load(m, LOCKS_BASE + l * LOCK_WORDS) !== 0) out.push(`claim lock ${l} is held`);
     }
     return out;
   }

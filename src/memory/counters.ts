@@ -3,7 +3,7 @@
  * other thread writes, unless more than STAT_ROWS threads attach and rows are shared), so a get
  * on one core never bounces a counter's cache line off another. stats() sums the rows.
  */
-import { ST_DELETES, ST_EVICTIONS, ST_EXPIRATIONS, ST_HITS, ST_INVALIDATIONS, ST_MISSES, ST_SETS, ST_SPILL_ERRORS, ST_SPILL_HITS, ST_SPILL_MISSES, ST_SPILL_WRITES, ST_TAKEOVERS, STAT_ROWS, STAT_WORDS, STATS } from './layout.js';
+import { ST_DELETES, ST_EVICTIONS, ST_EXPIRATIONS, ST_HITS, ST_INVALIDATIONS, ST_MISSES, ST_SETS, ST_SPILL_ERRORS, ST_SPILL_HITS, ST_SPILL_SUPERSEDED, ST_SPILL_MISSES, ST_SPILL_WRITES, ST_TAKEOVERS, STAT_ROWS, STAT_WORDS, STATS } from './layout.js';
 
 export interface CounterTotals {
   hits: number;
@@ -18,6 +18,7 @@ export interface CounterTotals {
   spillHits: number;
   spillMisses: number;
   spillErrors: number;
+  spillSuperseded: number;
 }
 
 export class Counters {
@@ -52,6 +53,7 @@ export class Counters {
       spillHits: sum(ST_SPILL_HITS),
       spillMisses: sum(ST_SPILL_MISSES),
       spillErrors: sum(ST_SPILL_ERRORS),
+      spillSuperseded: sum(ST_SPILL_SUPERSEDED),
     };
   }
 }

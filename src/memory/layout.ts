@@ -20,7 +20,7 @@
  * Why pages: one cache may hold several embedding models of different dimensions. A page holds
  * the entries (metadata and vectors side by side) of one dimension, so an entry is one id and
  * needs no separate vector allocator; pages are handed out lazily up to maxBytes and can move
- * between dimensions (see store.ts, stealPage). Why growable buffers: every thread must see memory
+ * between dimensions (see arena.ts, stealPage). Why growable buffers: every thread must see memory
  * committed by any other thread without a message; a growable SharedArrayBuffer grows in place
  * for all of them. Node 20 caps one at 4 GiB, so maxBytes above that uses several arenas.
  */
@@ -50,9 +50,24 @@ export const SECRET_WORDS = 8;
 export const H_OCCUPIED = 16;
 /** Live entries of invalidated generations, not yet reclaimed. Own cache line. */
 export const H_STALE = 32;
+/**
+ * Bumped (under every stripe lock) by each invalidateModel and clear: a promotion from disk
+ * read before a bump must not be stored after it (store.ts, promote).
+ */
+export const H_DROPS = 33;
+/**
+ * The order-stamp clock (memory/stamps.ts): 64 bits at an even word, so a BigInt64Array over
+ * the control buffer addresses it as H_STAMP / 2. On the H_STALE line, which is rarely written.
+ */
+export const H_STAMP = 34;
+/** Dead-token ring of the write locks (lock.ts): a cursor, then DEAD_SLOTS tokens. */
+export const H_DEAD_RING = 36;
+/** Tokens the dead-token rings remember (a ring of them is 1 + DEAD_SLOTS words). */
+export const DEAD_SLOTS = 8;
 export const HEADER_WORDS = 48;
 export const MAGIC = 0x45434348; // "ECCH"
-export const LAYOUT_VERSION = 1;
+/** 2: drop counter, order-stamp clock and dead-token ring in the header (same sizes; words 33-44). */
+export const LAYOUT_VERSION = 2;
 
 // ── Control buffer: dimension classes ────────────────────────────────────────────────────────
 export const MAX_CLASSES = 32;
@@ -88,6 +103,16 @@ export const M_LIVE = LINE_WORDS;
 export const M_NAME = 2 * LINE_WORDS; // 48 words = MAX_MODEL_NAME_BYTES
 export const MODELS = CLASSES + MAX_CLASSES * CLASS_WORDS;
 
+/** Word index of class c's record (add a C_ field). */
+export function classAt(c: number): number {
+  return CLASSES + c * CLASS_WORDS;
+}
+
+/** Word index of model m's record (add an M_ field). */
+export function modelAt(m: number): number {
+  return MODELS + m * MODEL_WORDS;
+}
+
 // ── Control buffer: write locks ──────────────────────────────────────────────────────────────
 /** Striped write locks; a bucket's stripe is bucket & (STRIPES - 1). */
 export const STRIPES = 1024;
@@ -121,6 +146,8 @@ export const ST_SPILL_WRITES = 9;
 export const ST_SPILL_HITS = 10;
 export const ST_SPILL_MISSES = 11;
 export const ST_SPILL_ERRORS = 12;
+/** Spill tier: queued writes dropped because a later-stamped operation on their key reached disk first. */
+export const ST_SPILL_SUPERSEDED = 13;
 export const STATS = LOCKS + (STRIPES + 1) * LOCK_WORDS;
 
 // ── Control buffer: hash index ───────────────────────────────────────────────────────────────
@@ -147,6 +174,31 @@ export const MAX_SLOTS_PER_PAGE = 1 << SLOT_BITS; // 8192
 export const SLOT_MASK = MAX_SLOTS_PER_PAGE - 1;
 export const MAX_PAGES = 1 << 18;
 
+/** Page of entry id e. */
+export function pageOf(e: number): number {
+  return e >>> SLOT_BITS;
+}
+
+/** Slot of entry id e in its page. */
+export function slotOf(e: number): number {
+  return e & SLOT_MASK;
+}
+
+/** Entry id of slot s of page p. */
+export function entryId(p: number, s: number): number {
+  return (p << SLOT_BITS) | s;
+}
+
+/** Arena holding page p. */
+export function arenaOf(p: number): number {
+  return p >>> PAGES_PER_ARENA_SHIFT;
+}
+
+/** Word offset of page p in its arena. */
+export function pageBase(p: number): number {
+  return (p & (PAGES_PER_ARENA - 1)) << PAGE_WORD_SHIFT;
+}
+
 // Page header (words).
 /** Dimension class + 1; 0 while the page is unassigned. Written last when a page is set up. */
 export const PG_CLASS = 0;
@@ -158,7 +210,7 @@ export const PG_DIMS = 3;
 export const PG_EPOCH = 4;
 /**
  * 1 if the page had a hit since the page hand last passed (set by readers, plain store only when
- * 0). A writer short of room takes a page of another class whose flag stayed 0 (store.ts).
+ * 0). A writer short of room takes a page of another class whose flag stayed 0 (arena.ts).
  */
 export const PG_HOT = 5;
 export const PAGE_HEADER_WORDS = 16;
@@ -176,6 +228,11 @@ export const PG_BODY = PG_REF + PG_REF_WORDS; // 528: even, so Float64 fields ca
 // Entry states (word E_STATE). A claimed entry holds -(owner token): a take-over can tell whose.
 export const STATE_FREE = 0;
 export const STATE_LIVE = 1;
+/**
+ * A live entry's `free` word (the free-stack link is unused while it is live): ON_DISK when the
+ * entry came from the spill tier and has not been rewritten, so evicting it writes nothing.
+ */
+export const ON_DISK = 1;
 
 /** Metadata words per entry: seq, next, free, state, model, gen, key×4, expiry (f64 = 2 words). */
 export const ENTRY_META_WORDS = 12;
@@ -194,7 +251,7 @@ export interface PageLayout {
   /**
    * Next entry id in the class's free stack. Its own word, not `next`: a free slot can be claimed
    * and linked into a chain while a thread is still pushing it, and the two links must not meet.
-   * While the entry is live the word holds flags instead (store.ts, ON_DISK).
+   * While the entry is live the word holds flags instead (ON_DISK).
    */
   readonly free: number;
   readonly state: number;

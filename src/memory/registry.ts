@@ -11,9 +11,9 @@
  */
 import { EmbeddingCacheError } from '../errors.js';
 import {
-  C_CUR_PAGE, C_DIMS, C_FREE_HEAD, C_PAGES, C_SLOTS, CLASS_WORDS, CLASSES, H_CLASS_COUNT, H_MODEL_COUNT,
+  C_CUR_PAGE, C_DIMS, C_FREE_HEAD, C_PAGES, C_SLOTS, classAt, H_CLASS_COUNT, H_MODEL_COUNT,
   M_CLASS, M_DIMS, M_GEN, M_LIVE, M_NAME, M_NAME_LEN, MAX_CLASSES, MAX_DIMS, MAX_MODEL_NAME_BYTES,
-  MAX_MODELS, MODEL_WORDS, MODELS, REGISTRY_LOCK, slotsPerPage,
+  MAX_MODELS, modelAt, REGISTRY_LOCK, slotsPerPage,
 } from './layout.js';
 import type { LockTable } from './lock.js';
 import { encodeLossless } from '../key/utf8.js';
@@ -30,7 +30,7 @@ export class ModelRegistry {
 
   /** Word index of model `id`'s record. */
   record(id: number): number {
-    return MODELS + id * MODEL_WORDS;
+    return modelAt(id);
   }
 
   /** The id of a registered model, or -1 (a get for an unknown model is a miss, nothing more). */
@@ -129,11 +129,11 @@ export class ModelRegistry {
   /** Class of `dims`, created if new. Caller holds the registry lock. */
   private classFor(dims: number): number {
     const count = Atomics.load(this.ctl, H_CLASS_COUNT);
-    for (let c = 0; c < count; c++) if (this.ctl[CLASSES + c * CLASS_WORDS + C_DIMS] === dims) return c;
+    for (let c = 0; c < count; c++) if (this.ctl[classAt(c) + C_DIMS] === dims) return c;
     if (count >= MAX_CLASSES) {
       throw new EmbeddingCacheError('ERR_CAPACITY', `A cache holds vectors of at most ${MAX_CLASSES} different dimensions; ${dims} would be the ${count + 1}th.`);
     }
-    const w = CLASSES + count * CLASS_WORDS;
+    const w = classAt(count);
     this.ctl[w + C_DIMS] = dims;
     this.ctl[w + C_SLOTS] = slotsPerPage(dims);
     this.ctl[w + C_CUR_PAGE] = -1;
@@ -145,7 +145,7 @@ export class ModelRegistry {
   }
 
   classDims(cls: number): number {
-    return Atomics.load(this.ctl, CLASSES + cls * CLASS_WORDS + C_DIMS);
+    return Atomics.load(this.ctl, classAt(cls) + C_DIMS);
   }
 
   private encodeName(name: string): Uint8Array {

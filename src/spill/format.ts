@@ -1,6 +1,6 @@
 /**
  * The spill file's byte formats: record values, the three kinds of keys, and the meta records.
- * Nothing here touches LMDB; tier.ts stores and fetches these bytes.
+ * Nothing here touches LMDB; the other spill modules store and fetch these bytes.
  *
  * Record value (one per spilled entry; 40-byte header, then the vector):
  *
@@ -16,6 +16,16 @@
  *       32     8  writtenMs           f64 LE, when this copy was queued for disk: its place in
  *                                      the eviction order (the age index key, below)
  *       40  4·d  the vector            float32, little-endian, bit-exact
+ *
+ * Tombstone: a record with dims 0 and no vector (40 bytes). A delete writes one, so that a
+ * write still queued in another thread, stamped before the delete, is refused when it lands
+ * (see write-queue.ts). Reads treat it as a miss; it expires after TOMBSTONE_TTL_MS and
+ * maintenance removes it like any expired record.
+ *
+ * writtenMs is the write's order stamp (memory/stamps.ts): a time in ms with 1/1024 ms steps,
+ * strictly increasing across every thread of a cache, taken while the key's stripe lock is
+ * held, so the stamps of two operations on one key are in the order the operations happened.
+ * It is also the record's LMDB version.
  *
  * No JSON and no msgpack on this path. A 768-d record is 3,112 bytes (3,120 with the version
  * LMDB keeps beside it), which fits one 4 KiB overflow page, so the file holds about 4.1 KiB
@@ -177,14 +187,42 @@ export function encodeRecord(header: RecordHeader, vector: Float32Array, arena?:
   return out;
 }
 
+/** How long a delete's tombstone outlives it: longer than any write can sit in a queue. */
+export const TOMBSTONE_TTL_MS = 60 * 60 * 1000;
+
+/** Encodes the tombstone of a delete: a header with dims 0, expiring after TOMBSTONE_TTL_MS. */
+export function encodeTombstone(modelId: number, generation: number, stamp: number, arena?: RecordArena): Uint8Array {
+  const header = { modelId, generation, createdMs: stamp, expiresMs: tombstoneExpiry(stamp), writtenMs: stamp };
+  return encodeRecord(header, EMPTY_VECTOR, arena);
+}
+
+/** When the tombstone of a delete stamped `stamp` expires. */
+export function tombstoneExpiry(stamp: number): number {
+  return Math.floor(stamp) + TOMBSTONE_TTL_MS;
+}
+
+const EMPTY_VECTOR = new Float32Array(0);
+
+/** Whether `bytes` is a tombstone (a header with dims 0 and nothing after it). */
+export function isTombstone(bytes: Uint8Array, length: number = bytes.length): boolean {
+  return length === HEADER_BYTES && hasHeader(bytes) && readU32LE(bytes, 4) === 0;
+}
+
+/** A live record or a tombstone: what maintenance and the write queue treat as a stored copy. */
+export function isStoredRecord(bytes: Uint8Array, length: number = bytes.length): boolean {
+  return isValidRecord(bytes, length) || isTombstone(bytes, length);
+}
+
+function hasHeader(bytes: Uint8Array): boolean {
+  return bytes[0] === RECORD_MAGIC && bytes[1] === FORMAT_VERSION && (bytes[2]! | (bytes[3]! << 8)) === HEADER_BYTES;
+}
+
 /**
- * Whether `bytes` is a whole record of this format: magic, version, header size and a length
- * that matches its dims. Every read checks this before trusting a field.
+ * Whether `bytes` is a whole record of this format holding a vector: magic, version, header
+ * size and a length that matches its dims. Every read checks this before trusting a field.
  */
 export function isValidRecord(bytes: Uint8Array, length: number = bytes.length): boolean {
-  if (length < HEADER_BYTES) return false;
-  if (bytes[0] !== RECORD_MAGIC || bytes[1] !== FORMAT_VERSION) return false;
-  if ((bytes[2]! | (bytes[3]! << 8)) !== HEADER_BYTES) return false;
+  if (length < HEADER_BYTES || !hasHeader(bytes)) return false;
   const dims = readU32LE(bytes, 4);
   return dims > 0 && length === recordBytes(dims);
 }
@@ -300,6 +338,15 @@ export function indexKeyInstant(key: Uint8Array): number {
 
 export function indexKeyRecordKey(key: Uint8Array): Uint8Array {
   return key.slice(8, 8 + RECORD_KEY_BYTES);
+}
+
+/**
+ * True when `record` (the value stored under the index key's record key) is a whole record
+ * whose `instant` (recordWrittenMs for age, recordExpiresMs for expiry) is the index key's: the
+ * entry is live. Otherwise it points at nothing or at another copy, and is stale.
+ */
+export function indexEntryLive(key: Uint8Array, record: Uint8Array | undefined, instant: (record: Uint8Array) => number): record is Uint8Array {
+  return record !== undefined && isStoredRecord(record) && instant(record) === indexKeyInstant(key);
 }
 
 /** A record key as a short string (latin1 of its bytes), for Map lookups of pending writes. */

@@ -1,7 +1,9 @@
 /**
  * Types of the spill tier's surface, kept apart from tier.ts so that the cache can name them
- * without loading LMDB.
+ * without loading LMDB. At the end, the few internal types the spill modules share (type-only
+ * imports of lmdb, so naming them loads nothing either).
  */
+import type { Database, RootDatabase } from 'lmdb';
 
 export type SpillKeyHash = 'xxhash' | 'sha256';
 
@@ -25,7 +27,7 @@ export interface SpillTierOptions {
    * Called as records become durable (`writes`) and as failures are counted (`errors`), so the
    * cache can add them to its shared, all-thread counters. Optional.
    */
-  onCount?: (kind: 'writes' | 'errors', n: number) => void;
+  onCount?: (kind: SpillCount, n: number) => void;
 }
 
 /** One entry handed to the disk. */
@@ -49,6 +51,9 @@ export interface SpillHit {
   expiresMs: number;
 }
 
+/** What the tier counts into the cache's shared counters. */
+export type SpillCount = 'writes' | 'errors' | 'superseded';
+
 export interface SpillStats {
   /** Records in the file, across every thread and process that uses it (includes generations not yet swept). */
   entries: number;
@@ -62,12 +67,19 @@ export interface SpillStats {
   misses: number;
   /** Failed writes (counted per record) and failed or corrupt reads of this instance. */
   errors: number;
+  /**
+   * Queued writes and deletes dropped because an operation on their key stamped later (by any
+   * thread) had reached the disk first: the later operation wins, as it did in memory.
+   */
+  superseded: number;
 }
 
 /** What `verify()` found: an O(n) scan for tests and diagnostics. */
 export interface SpillVerifyReport {
-  /** Records in the file. */
+  /** Records holding a vector. */
   records: number;
+  /** Tombstones of deletes (records without a vector, until they expire). */
+  tombstones: number;
   /** Records whose value is not a whole record of this format, or disagrees with its key. */
   corrupt: number;
   /** Records under an old generation of their model (unreachable, waiting for the sweep). */
@@ -76,4 +88,30 @@ export interface SpillVerifyReport {
   missingAge: number;
   /** Age or expiry index entries that point at no record or at an older copy of it. */
   staleIndex: number;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Internal: shared by the spill modules (tier.ts composes them), never by the cache.
+
+/** A database with binary keys and values (records, age, expiry). */
+export type Bin = Database<Uint8Array, Uint8Array>;
+
+/** The LMDB environment and its four databases, opened once by tier.ts. */
+export interface SpillDbs {
+  readonly root: RootDatabase<Uint8Array, Uint8Array>;
+  readonly meta: Database<Uint8Array, string>;
+  readonly records: Bin;
+  readonly age: Bin;
+  readonly expiry: Bin;
+}
+
+/** Counts `count` failures in stats().errors and warns once per instance; never throws. */
+export type Fail = (what: string, err: unknown, count: number) => void;
+
+/** An instance's lifecycle, owned by SpillTier and read by the parts it composes. */
+export interface Lifecycle {
+  /** close() has begun: no new writes or maintenance runs. */
+  closing: boolean;
+  /** The LMDB handle is (being) closed: nothing touches it any more. */
+  closed: boolean;
 }

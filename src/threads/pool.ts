@@ -26,7 +26,7 @@ import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import type { EmbeddingCache, KeyOptions, SetOptions } from '../cache.js';
-import { describe, EmbeddingCacheError, type EmbeddingCacheErrorCode } from '../errors.js';
+import { argumentError, describe, EmbeddingCacheError, type EmbeddingCacheErrorCode } from '../errors.js';
 import { packVectors, unpackVectors } from './worker.js';
 
 export interface CachePoolOptions {
@@ -96,8 +96,9 @@ function unwrap<T>(r: unknown): T {
   return r as T;
 }
 
-function argumentError(op: string, rule: string, got: unknown): EmbeddingCacheError {
-  return new EmbeddingCacheError('ERR_INVALID_ARGUMENT', `pool.${op}(): ${rule}, got ${describe(got)}.`);
+/** argumentError() for pool.<op>(). */
+function poolArgumentError(op: string, rule: string, got: unknown): EmbeddingCacheError {
+  return argumentError(`pool.${op}`, rule, got);
 }
 
 export function createCachePool(cache: EmbeddingCache, options: CachePoolOptions = {}): CachePool {
@@ -124,7 +125,7 @@ export function createCachePool(cache: EmbeddingCache, options: CachePoolOptions
   };
 
   const checkTexts = (op: string, texts: unknown): readonly string[] => {
-    if (!Array.isArray(texts)) throw argumentError(op, 'texts must be an array of strings', texts);
+    if (!Array.isArray(texts)) throw poolArgumentError(op, 'texts must be an array of strings', texts);
     return texts as readonly string[];
   };
 
@@ -140,7 +141,7 @@ export function createCachePool(cache: EmbeddingCache, options: CachePoolOptions
     },
     async setMany(texts, vectors, opts, task) {
       checkTexts('setMany', texts);
-      if (!Array.isArray(vectors)) throw argumentError('setMany', 'vectors must be an array of vectors', vectors);
+      if (!Array.isArray(vectors)) throw poolArgumentError('setMany', 'vectors must be an array of vectors', vectors);
       if (vectors.length !== texts.length) {
         throw new EmbeddingCacheError('ERR_INVALID_ARGUMENT', `pool.setMany(): got ${texts.length} texts and ${vectors.length} vectors; pass one vector per text.`);
       }

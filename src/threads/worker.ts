@@ -26,17 +26,18 @@
  *   words 1..n    length of vector i, or -1 for "none" (a miss)
  *   then          the floats of every present vector, back to back
  */
-import { EmbeddingCache, type CacheHandle } from '../cache.js';
+import { type CacheHandle, EmbeddingCache, HANDLE_TAG } from '../cache.js';
 import { describe, EmbeddingCacheError } from '../errors.js';
 
-export { getOrCompute } from '../compute/get-or-compute.js';
-export type { EmbedFunction, GetOrComputeOptions } from '../compute/get-or-compute.js';
+export { getOrCompute } from '../cache.js';
+export type { EmbedFunction } from '../compute/get-or-compute.js';
+export type { GetOrComputeOptions } from '../options.js';
 
 /** One attach per handle per thread: workers call cacheFromWorkerData() freely. */
 const attached = new WeakMap<object, Promise<EmbeddingCache>>();
 
 function looksLikeHandle(v: unknown): v is CacheHandle {
-  return typeof v === 'object' && v !== null && (v as { tag?: unknown }).tag === 'embedcache.handle';
+  return typeof v === 'object' && v !== null && (v as { tag?: unknown }).tag === HANDLE_TAG;
 }
 
 /**

@@ -1,0 +1,314 @@
+/**
+ * Tiers: the one place the memory tier (memory/store.ts) and the spill tier (spill/tier.ts) meet.
+ * The facade (cache.ts) validates and hashes; everything here works on 128-bit keys.
+ *
+ *   read     memory ──miss──► disk ──hit──► promote into memory (set-if-absent) ──► caller
+ *   write    memory, then disk behind (with persist, or a TTL: see set())
+ *   evict    a live entry pushed out of memory goes to disk (without persist; with persist
+ *            every set is there already)
+ *   drop     invalidateModel / clear: disk first, memory after (a thread that sees the new
+ *            memory generation then also finds the new disk generation)
+ *
+ * One order per key. Memory is the point of order: every operation on a key holds the key's
+ * stripe lock while it changes memory, and an operation bound for disk takes its order stamp
+ * (memory/stamps.ts) under that same lock. The disk keeps, per key, the copy with the highest
+ * stamp, and a delete leaves a stamped tombstone (spill/write-queue.ts), so a write still
+ * queued in a busy thread can land late but never undoes a later set or delete. A promotion is
+ * a copy from disk into memory that no thread asked for: it is stored only if the key has no
+ * entry and no invalidateModel or clear ran since the disk read (store.promote), so a vector of
+ * a dropped generation never comes back. What this does not cover: a write waiting in another
+ * thread's queue is invisible to this thread until it commits (a get may miss it, or read the
+ * older copy it replaces, for that long); flush() and pool tasks bound the wait.
+ *
+ * Models: each thread keeps a small cache of name → (id, dimension class, dims) over the shared
+ * registry, so a lookup costs one Map probe (or none, for the last model used).
+ */
+import { EmbeddingCacheError } from './errors.js';
+import { keyBytes } from './key/hasher.js';
+import { MAX_DIMS, NONE, ST_SPILL_HITS, ST_SPILL_MISSES } from './memory/layout.js';
+import { dimensionMismatch } from './memory/registry.js';
+import type { SharedStore } from './memory/store.js';
+import type { SpillTier } from './spill/tier.js';
+import type { SpillStats } from './spill/types.js';
+
+/** A model as this thread knows it: registry id, dimension class (-1: none yet) and dimension. */
+export interface ModelRef {
+  readonly id: number;
+  readonly cls: number;
+  readonly dims: number;
+}
+
+/** getMany(): floats per result buffer (64 KiB). */
+const RESULT_CHUNK_FLOATS = 16 * 1024;
+
+export class Tiers {
+  /** Model names by id, for records handed to the spill tier. */
+  private readonly modelNames: string[] = [];
+  private readonly models = new Map<string, ModelRef>();
+  private lastModel: { name: string; ref: ModelRef } | undefined;
+
+  constructor(
+    readonly store: SharedStore,
+    /** This thread's handle on the LMDB spill tier (each thread opens its own), or null. */
+    readonly spill: SpillTier | null,
+    private readonly maxBytes: number,
+  ) {
+    store.stamping = spill !== null;
+    if (spill !== null && !spill.persist) {
+      // Evicted live entries go to disk. With persist every set is on disk already. The hook
+      // runs under the victim's stripe lock: its stamp is in order with the key's other operations.
+      store.evictHook = (key, modelId, vector, expiresAt) => {
+        spill.enqueue(
+          { key: keyBytes(key), model: this.nameOf(modelId), vector, createdMs: Date.now(), expiresMs: expiresAt },
+          store.registry.generation(modelId),
+          store.stamps.next(),
+        );
+      };
+    }
+  }
+
+  // ── models ─────────────────────────────────────────────────────────────────────────────────
+
+  private nameOf(modelId: number): string {
+    return (this.modelNames[modelId] ??= this.store.registry.name(modelId));
+  }
+
+  /** The model `name` if memory knows it (its cls is -1 while it has no dimension yet). */
+  findModel(name: string): ModelRef | undefined {
+    if (name === this.lastModel?.name) return this.lastModel.ref;
+    const cached = this.models.get(name);
+    if (cached !== undefined) return cached;
+    const registry = this.store.registry;
+    const id = registry.find(name);
+    if (id < 0) return undefined;
+    const ref = { id, cls: registry.classOf(id), dims: registry.dims(id) };
+    if (ref.cls >= 0) {
+      this.models.set(name, ref);
+      this.lastModel = { name, ref };
+    }
+    return ref;
+  }
+
+  /** The model `name`, registered and bound to `dims` if new; throws if it has another dimension. */
+  bindModel(name: string, dims: number): ModelRef {
+    const cached = this.models.get(name);
+    if (cached !== undefined) {
+      if (cached.dims !== dims) throw dimensionMismatch(name, cached.dims, dims);
+      return cached;
+    }
+    if (dims * 4 > this.maxBytes || dims > MAX_DIMS) {
+      throw new EmbeddingCacheError(
+        'ERR_VECTOR_TOO_LARGE',
+        `A vector of ${dims} floats (${dims * 4} bytes) does not fit: maxBytes is ${this.maxBytes} and one page holds at most ${MAX_DIMS} floats. Raise maxBytes or store smaller vectors.`,
+      );
+    }
+    const registry = this.store.registry;
+    const id = registry.ensure(name);
+    // Check memory, then the disk, before either fixes anything: a vector refused by one must
+    // not leave its dimension bound in the other.
+    const known = registry.dims(id);
+    if (known !== 0 && known !== dims) throw dimensionMismatch(name, known, dims);
+    this.spill?.checkDims(name, dims);
+    const ref = { id, cls: registry.bindDims(id, dims, name), dims };
+    this.models.set(name, ref);
+    return ref;
+  }
+
+  /** The memory generation of `model`, or undefined if memory has never seen it. */
+  private generationOf(model: string): number | undefined {
+    const id = this.store.registry.find(model);
+    return id < 0 ? undefined : this.store.registry.generation(id);
+  }
+
+  // ── reads ──────────────────────────────────────────────────────────────────────────────────
+
+  /** The vector of key k as a new Float32Array, from memory or disk; counts a hit or a miss. */
+  get(k: Int32Array, ko: number, model: string, m: ModelRef | undefined): Float32Array | undefined {
+    const store = this.store;
+    if (this.spill === null) {
+      if (m === undefined || m.cls < 0) {
+        store.countMiss();
+        return undefined;
+      }
+      return store.get(k, ko, m.id, store.clock());
+    }
+    const v = (m === undefined || m.cls < 0 ? undefined : store.get(k, ko, m.id, store.clock(), false)) ?? this.fromDisk(k, ko, model);
+    if (v === undefined) store.countMiss();
+    else store.countHit();
+    return v;
+  }
+
+  /**
+   * Copies the vector of key k into out[offset…]; false on a miss. With a known model the
+   * caller checked that out has room for m.dims floats; a disk hit of an unknown model that does
+   * not fit counts as a miss.
+   */
+  getInto(k: Int32Array, ko: number, model: string, m: ModelRef | undefined, out: Float32Array, offset: number): boolean {
+    const store = this.store;
+    if (this.spill === null) {
+      if (m !== undefined && m.cls >= 0) return store.getInto(k, ko, m.id, store.clock(), out, offset);
+      store.countMiss();
+      return false;
+    }
+    let hit = m !== undefined && m.cls >= 0 && store.getInto(k, ko, m.id, store.clock(), out, offset, false);
+    if (!hit) {
+      const v = this.fromDisk(k, ko, model);
+      if (v !== undefined && offset + v.length <= out.length) {
+        out.set(v, offset);
+        hit = true;
+      }
+    }
+    if (hit) store.countHit();
+    else store.countMiss();
+    return hit;
+  }
+
+  /** Whether key k has a live entry in any tier. Counts nothing. */
+  has(k: Int32Array, ko: number, model: string, m: ModelRef | undefined): boolean {
+    if (m !== undefined && m.cls >= 0 && this.store.has(k, ko, m.id, this.store.clock())) return true;
+    if (this.spill === null) return false;
+    return this.spill.peek(keyBytes(k, ko), model, Date.now(), this.generationOf(model)) !== undefined;
+  }
+
+  /**
+   * get() for the n keys in keys[0…4n). Memory hits without a spill tier are copied into
+   * result buffers of up to 64 KiB shared by the call (views that never overlap).
+   */
+  getMany(keys: Int32Array, n: number, model: string, m: ModelRef | undefined): (Float32Array | undefined)[] {
+    const store = this.store;
+    const out = new Array<Float32Array | undefined>(n);
+    if (this.spill !== null) {
+      // Memory first, then the disk for each miss (each read is synchronous; hits are promoted).
+      let hits = 0;
+      for (let i = 0; i < n; i++) {
+        const mm = m !== undefined && m.cls >= 0 ? m : this.findModel(model);
+        out[i] = (mm === undefined || mm.cls < 0 ? undefined : store.get(keys, i * 4, mm.id, store.clock(), false)) ?? this.fromDisk(keys, i * 4, model);
+        if (out[i] !== undefined) hits++;
+      }
+      store.countHit(hits);
+      store.countMiss(n - hits);
+      return out;
+    }
+    if (m === undefined || m.cls < 0) {
+      out.fill(undefined);
+      store.countMiss(n);
+      return out;
+    }
+    const now = store.clock();
+    const d = m.dims;
+    // Hits are copied into chunks of at most 64 KiB, allocated as hits need them: one buffer for
+    // the whole batch would be large enough for the allocator to map fresh pages every call,
+    // and zeroing and faulting them in costs more than the lookups.
+    const perChunk = Math.max(1, Math.floor(RESULT_CHUNK_FLOATS / d));
+    let chunk: Float32Array | null = null;
+    let used = perChunk;
+    for (let i = 0; i < n; i++) {
+      if (used === perChunk) {
+        chunk = new Float32Array(perChunk * d);
+        used = 0;
+      }
+      if (store.getInto(keys, i * 4, m.id, now, chunk!, used * d)) {
+        out[i] = chunk!.subarray(used * d, (used + 1) * d);
+        used++;
+      } else {
+        out[i] = undefined;
+      }
+    }
+    return out;
+  }
+
+  /**
+   * A memory miss with a spill tier: read the disk synchronously and, on a hit, promote the
+   * entry into memory (unless another thread stored the key meanwhile).
+   */
+  private fromDisk(k: Int32Array, ko: number, model: string): Float32Array | undefined {
+    const spill = this.spill!;
+    const drops = this.store.drops(); // before the read: a drop after it voids the promotion
+    const hit = spill.get(keyBytes(k, ko), model, Date.now(), this.generationOf(model));
+    this.store.counters.add(hit === undefined ? ST_SPILL_MISSES : ST_SPILL_HITS);
+    if (hit === undefined) return undefined;
+    let m: ModelRef;
+    try {
+      m = this.bindModel(model, hit.vector.length);
+    } catch {
+      return undefined; // a record that disagrees with the model's dimension is a miss, not an error
+    }
+    this.store.promote(k, ko, m.id, m.cls, hit.vector, hit.expiresMs, drops);
+    return hit.vector;
+  }
+
+  // ── writes ─────────────────────────────────────────────────────────────────────────────────
+
+  /**
+   * Stores v under key k in memory and, with persist or a TTL, behind on disk: a TTL set goes
+   * to disk too, else an older copy there would come back once this one expires in memory
+   * (expired entries are not spilled).
+   */
+  set(k: Int32Array, ko: number, model: string, m: ModelRef, v: Float32Array, expiresAt: number): void {
+    this.store.set(k, ko, m.id, m.cls, v, expiresAt);
+    const spill = this.spill;
+    if (spill !== null && (spill.persist || expiresAt !== 0)) {
+      spill.enqueue(
+        { key: keyBytes(k, ko), model, vector: v, createdMs: Date.now(), expiresMs: expiresAt },
+        this.store.registry.generation(m.id),
+        this.store.lastStamp,
+      );
+    }
+  }
+
+  /** Removes key k from every tier; true if any tier had a live entry. */
+  delete(k: Int32Array, ko: number, model: string, m: ModelRef | undefined): boolean {
+    const inMemory = m !== undefined && m.cls >= 0;
+    let deleted = inMemory && this.store.delete(k, ko, m.id, Date.now());
+    if (this.spill !== null) {
+      const key = keyBytes(k, ko);
+      const gen = this.generationOf(model);
+      if (!deleted && this.spill.peek(key, model, Date.now(), gen) !== undefined) deleted = true;
+      // The tombstone's stamp: taken under the stripe lock by the memory delete, or now for a
+      // model memory has never held (no memory operation on the key to order it against).
+      this.spill.delete(key, model, gen, inMemory ? this.store.lastStamp : this.store.stamps.next());
+    }
+    return deleted;
+  }
+
+  /** Every entry of `model` becomes a miss in every tier (disk first, then memory). */
+  invalidateModel(model: string): void {
+    this.spill?.invalidateModel(model);
+    const m = this.findModel(model);
+    // A model memory has not seen may still be promoted from disk right now: order the drop
+    // against that too (with a spill tier; without one there is nothing to drop).
+    if (m !== undefined) this.store.invalidate(m.id);
+    else if (this.spill !== null) this.store.invalidate(NONE);
+  }
+
+  /** Drops every entry of every model (disk first, then memory). */
+  clear(): void {
+    this.spill?.clear();
+    this.store.clear();
+  }
+
+  /** The spill tier's file figures with this cache's counters, or undefined without one. */
+  spillStats(c: ReturnType<SharedStore['counters']['totals']>): SpillStats | undefined {
+    if (this.spill === null) return undefined;
+    const file = this.spill.stats();
+    return {
+      entries: file.entries,
+      bytes: file.bytes,
+      writes: c.spillWrites,
+      hits: c.spillHits,
+      misses: c.spillMisses,
+      errors: c.spillErrors,
+      superseded: c.spillSuperseded,
+    };
+  }
+
+  /** Resolves once every write handed to the spill tier so far is durable. */
+  async flush(): Promise<void> {
+    await this.spill?.flush();
+  }
+
+  /** Flushes this thread's pending disk writes and closes its spill handle. */
+  async close(): Promise<void> {
+    await this.spill?.close();
+  }
+}
