@@ -52,7 +52,7 @@ for (const suite of only as Suite[]) {
 }
 if (!boolFlag(flags, 'no-report')) {
   console.log('\n━━━ bench:report ━━━');
-  const r = spawnSync(process.execPath, ['--import', 'tsx', here('../scripts/bench-report.ts')], { stdio: 'inherit' });
+  const r = spawnSync(process.execPath, ['--import', 'tsx', here('./tools/report.ts')], { stdio: 'inherit' });
   if (r.status !== 0) failed.push('report');
 }
 console.log(`\nbench: ${only.length} suites in ${((Date.now() - started) / 1000).toFixed(0)} s${failed.length ? `; FAILED: ${failed.join(', ')}` : ''}`);

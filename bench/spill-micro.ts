@@ -12,9 +12,12 @@
  *   - file bytes per entry (data.mdb size and the live-bytes counter).
  */
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
-import { cpus, loadavg, tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SpillTier } from '../src/spill/tier.js';
+import { machineInfo, machineLine } from './lib/machine.js';
+import { fmtInt } from './lib/results.js';
+import { VectorSource } from './lib/texts.js';
 
 const DIMS = 768;
 const WRITE_N = 50_000;
@@ -32,30 +35,26 @@ function key(i: number): Uint8Array {
   return k;
 }
 
-const vectors = Array.from({ length: 64 }, (_, n) => Float32Array.from({ length: DIMS }, (_, j) => Math.sin(n * 1000 + j)));
+const vectors = new VectorSource(DIMS);
 
 async function fill(spill: SpillTier, from: number, to: number): Promise<number> {
   const t0 = performance.now();
   const now = Date.now();
   for (let i = from; i < to; i++) {
-    spill.enqueue({ key: key(i), model: 'bench', vector: vectors[i & 63]!, createdMs: now, expiresMs: 0 });
+    spill.enqueue({ key: key(i), model: 'bench', vector: vectors.at(i), createdMs: now, expiresMs: 0 });
   }
   await spill.flush();
   return performance.now() - t0;
 }
 
-function fmt(n: number): string {
-  return Math.round(n).toLocaleString('en-US');
-}
-
 const dir = mkdtempSync(join(tmpdir(), 'embedcache-spill-bench-'));
 try {
-  console.log(`spill micro-bench: node ${process.version}, ${cpus()[0]?.model ?? 'cpu'} × ${cpus().length}, ${process.platform}/${process.arch}, load ${loadavg()[0]!.toFixed(2)}, ${DIMS}-d`);
+  console.log(`spill micro-bench: ${machineLine(machineInfo())}, load ${loadavg()[0]!.toFixed(2)}, ${DIMS}-d`);
   let spill = SpillTier.open({ path: dir, keyHash: 'xxhash', seed: SEED, maxBytes: 64 * 1024 ** 3 });
 
   // Write throughput.
   const writeMs = await fill(spill, 0, WRITE_N);
-  console.log(`write   enqueue+flush ${fmt(WRITE_N)} records: ${writeMs.toFixed(0)} ms → ${fmt(WRITE_N / (writeMs / 1000))} entries/s`);
+  console.log(`write   enqueue+flush ${fmtInt(WRITE_N)} records: ${writeMs.toFixed(0)} ms → ${fmtInt(WRITE_N / (writeMs / 1000))} entries/s`);
 
   // Warm single-thread reads over random keys: get() (a fresh array per hit) and peek() + one
   // copy into a preallocated slot (what a promotion into the memory tier does).
@@ -86,7 +85,7 @@ try {
       elapsed = performance.now() - g0;
     }
     const label = name === 'get ' ? 'fresh Float32Array per hit' : name === 'peek' ? 'reused buffer + copy into a slot (promote)' : 'key not on disk (two lookups)';
-    console.log(`${name}    warm, 1 thread, ${label}: ${fmt(ops / (elapsed / 1000))} ops/s (${((elapsed * 1000) / ops).toFixed(2)} µs/op)${Number.isNaN(sink) ? '!' : ''}`);
+    console.log(`${name}    warm, 1 thread, ${label}: ${fmtInt(ops / (elapsed / 1000))} ops/s (${((elapsed * 1000) / ops).toFixed(2)} µs/op)${Number.isNaN(sink) ? '!' : ''}`);
   }
 
   // Grow to 100k, close, reopen, first get.
@@ -99,12 +98,12 @@ try {
   const first = spill.get(key(REOPEN_N - 17), 'bench', Date.now());
   const o2 = performance.now();
   console.log(
-    `reopen  ${fmt(entries)} records: open ${(o1 - o0).toFixed(2)} ms, first get ${((o2 - o1) * 1000).toFixed(0)} µs (${first === undefined ? 'MISS' : 'hit'})`,
+    `reopen  ${fmtInt(entries)} records: open ${(o1 - o0).toFixed(2)} ms, first get ${((o2 - o1) * 1000).toFixed(0)} µs (${first === undefined ? 'MISS' : 'hit'})`,
   );
 
   const fileBytes = statSync(join(dir, 'data.mdb')).size;
   console.log(
-    `size    data.mdb ${fmt(fileBytes)} B = ${fmt(fileBytes / entries)} B/entry; live pages ${fmt(bytes / entries)} B/entry (vector alone: ${DIMS * 4} B)`,
+    `size    data.mdb ${fmtInt(fileBytes)} B = ${fmtInt(fileBytes / entries)} B/entry; live pages ${fmtInt(bytes / entries)} B/entry (vector alone: ${DIMS * 4} B)`,
   );
   await spill.close();
 } finally {

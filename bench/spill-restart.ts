@@ -24,7 +24,9 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { EmbeddingCache } from '../src/index.js';
 import { childParams, runChild, serveChild } from './lib/child.js';
-import { machineInfo } from './lib/machine.js';
+import { machineInfo, machineLine } from './lib/machine.js';
+import { fmtInt, median } from './lib/results.js';
+import { prng, VectorSource } from './lib/texts.js';
 
 const DIMS = 768;
 const self = fileURLToPath(import.meta.url);
@@ -54,24 +56,16 @@ interface PromoteReport {
 
 const textOf = (i: number): string => `spill-restart bench entry #${i}: some chunk of a document`;
 
-/** The vector of entry i: a fixed pattern with v[0] = i, so a read can be checked cheaply. */
-const pattern = Float32Array.from({ length: DIMS }, (_, j) => Math.sin(j * 0.37) * 0.1);
-function vectorInto(out: Float32Array, i: number): Float32Array {
-  out.set(pattern);
-  out[0] = i;
-  return out;
-}
+/** Entry i's vector has v[0] = i, so a read can be checked cheaply. */
+const vectors = new VectorSource(DIMS);
 
-/** Deterministic shuffle (xorshift32), so every run of the bench reads the same keys. */
+/** Deterministic shuffle, so every run of the bench reads the same keys. */
 function shuffled(n: number, seed: number): Int32Array {
   const a = new Int32Array(n);
   for (let i = 0; i < n; i++) a[i] = i;
-  let x = seed | 0 || 1;
+  const random = prng(seed);
   for (let i = n - 1; i > 0; i--) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    const j = (x >>> 0) % (i + 1);
+    const j = Math.floor(random() * (i + 1));
     const t = a[i]!;
     a[i] = a[j]!;
     a[j] = t;
@@ -96,13 +90,8 @@ async function restart(p: Extract<Params, { kind: 'restart' }>): Promise<Restart
   let wrong = first?.[0] === firstKey ? 0 : 1;
 
   // Random gets with replacement over the whole file.
-  const keys = new Int32Array(p.gets);
-  for (let i = 0, x = 0x12345; i < p.gets; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    keys[i] = (x >>> 0) % p.entries;
-  }
+  const random = prng(0x12345);
+  const keys = Int32Array.from({ length: p.gets }, () => Math.floor(random() * p.entries));
   const texts = Array.from(keys, textOf); // hashing is timed, building strings is not
   const spillHits0 = cache.stats().spill!.hits;
   const g0 = performance.now();
@@ -153,15 +142,6 @@ async function promote(p: Extract<Params, { kind: 'promote' }>): Promise<Promote
   return { runs, wrong };
 }
 
-function fmt(n: number): string {
-  return Math.round(n).toLocaleString('en-US');
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-}
-
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -177,32 +157,31 @@ async function main(): Promise<void> {
     throw new RangeError('--entries, --gets and --promote must be positive, with 4 × --promote <= --entries.');
   }
   const m = machineInfo();
-  console.log(`spill-restart: embedcache ${m.embedcache}, node ${m.node}, ${m.cpuModel} × ${m.cores}, ${m.platform}/${m.arch}, ${DIMS}-d, ${fmt(entries)} entries`);
+  console.log(`spill-restart: ${machineLine(m)}, ${DIMS}-d, ${fmtInt(entries)} entries`);
 
   const path = mkdtempSync(join(tmpdir(), 'embedcache-spill-restart-'));
   try {
     // 1. Write through the cache API.
     const w0 = performance.now();
     const cache = await EmbeddingCache.open({ maxEntries: 4096, spill: { path, persist: true } });
-    const v = new Float32Array(DIMS);
-    for (let i = 0; i < entries; i++) cache.set(textOf(i), vectorInto(v, i));
+    for (let i = 0; i < entries; i++) cache.set(textOf(i), vectors.at(i));
     const w1 = performance.now();
     await cache.close();
     const w2 = performance.now();
     console.log(
-      `write    set() × ${fmt(entries)} + close(): ${(w2 - w0).toFixed(0)} ms (sets ${(w1 - w0).toFixed(0)} ms, close/flush ${(w2 - w1).toFixed(0)} ms) → ${fmt(entries / ((w2 - w0) / 1000))} entries/s durable`,
+      `write    set() × ${fmtInt(entries)} + close(): ${(w2 - w0).toFixed(0)} ms (sets ${(w1 - w0).toFixed(0)} ms, close/flush ${(w2 - w1).toFixed(0)} ms) → ${fmtInt(entries / ((w2 - w0) / 1000))} entries/s durable`,
     );
 
     // 2. Restart in a fresh process.
     const r = await runChild<Params, RestartReport>(self, { kind: 'restart', path, entries, gets });
     console.log(
-      `restart  open ${r.openMs.toFixed(2)} ms (fresh process, ${fmt(r.fileEntries)} records in the file; loading the LMDB modules before it: ${r.loadMs.toFixed(1)} ms, once per process), first hit ${r.firstHitUs.toFixed(0)} µs`,
+      `restart  open ${r.openMs.toFixed(2)} ms (fresh process, ${fmtInt(r.fileEntries)} records in the file; loading the LMDB modules before it: ${r.loadMs.toFixed(1)} ms, once per process), first hit ${r.firstHitUs.toFixed(0)} µs`,
     );
     console.log(
-      `restart  ${fmt(r.gets)} random gets: ${r.getsMs.toFixed(1)} ms (${((r.getsMs * 1000) / r.gets).toFixed(2)} µs/get, ${fmt(r.gets / (r.getsMs / 1000))} gets/s; ${fmt(r.diskHits)} from disk, the rest memory hits on keys drawn twice)`,
+      `restart  ${fmtInt(r.gets)} random gets: ${r.getsMs.toFixed(1)} ms (${((r.getsMs * 1000) / r.gets).toFixed(2)} µs/get, ${fmtInt(r.gets / (r.getsMs / 1000))} gets/s; ${fmtInt(r.diskHits)} from disk, the rest memory hits on keys drawn twice)`,
     );
     console.log(
-      `size     data.mdb ${fmt(r.fileBytes)} B = ${fmt(r.fileBytes / r.fileEntries)} B/entry; live pages ${fmt(r.liveBytes / r.fileEntries)} B/entry (vector alone: ${DIMS * 4} B)`,
+      `size     data.mdb ${fmtInt(r.fileBytes)} B = ${fmtInt(r.fileBytes / r.fileEntries)} B/entry; live pages ${fmtInt(r.liveBytes / r.fileEntries)} B/entry (vector alone: ${DIMS * 4} B)`,
     );
 
     // 3. Promotion throughput, one fresh process per mode.
@@ -211,8 +190,8 @@ async function main(): Promise<void> {
       const p = await runChild<Params, PromoteReport>(self, { kind: 'promote', path, entries, perRun, persist });
       wrong += p.wrong;
       const rates = p.runs.map((run) => run.ops / (run.ms / 1000));
-      const runs = p.runs.map((run, i) => `${fmt(rates[i]!)} (${fmt(run.diskHits)} disk hits, ${fmt(run.spillWrites)} re-spilled)`).join(', ');
-      console.log(`promote  persist: ${String(persist).padEnd(5)} 1 thread, maxEntries 1024, keys only on disk: median ${fmt(median(rates))} ops/s (${(1e6 / median(rates)).toFixed(2)} µs/op); runs: ${runs}`);
+      const runs = p.runs.map((run, i) => `${fmtInt(rates[i]!)} (${fmtInt(run.diskHits)} disk hits, ${fmtInt(run.spillWrites)} re-spilled)`).join(', ');
+      console.log(`promote  persist: ${String(persist).padEnd(5)} 1 thread, maxEntries 1024, keys only on disk: median ${fmtInt(median(rates))} ops/s (${(1e6 / median(rates)).toFixed(2)} µs/op); runs: ${runs}`);
     }
     if (wrong !== 0) {
       console.log(`ERROR: ${wrong} reads returned a wrong or missing vector`);

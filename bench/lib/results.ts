@@ -4,8 +4,8 @@
  * Every suite writes one JSON document, `bench/results/<suite>.json` by default (`--out` moves
  * it: bench:check writes `*.tmp.json`, which git ignores). The document is self-describing:
  * suite name, schema version, date, machine, the exact configuration, the rows, and the notes
- * a reader needs (what was measured and how). scripts/bench-report.ts and
- * scripts/bench-check.ts read nothing else.
+ * a reader needs (what was measured and how). bench/tools/report.ts and bench/tools/check.ts
+ * read nothing else.
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
@@ -105,6 +105,11 @@ export function fmtRatio(r: number): string {
 
 export function fmtPct(p: number, digits = 1): string {
   return Number.isFinite(p) ? `${p >= 0 ? '+' : ''}${p.toFixed(digits)} %` : '–';
+}
+
+/** 1234567.8 → "1,234,568": a whole number with thousands separators. */
+export function fmtInt(n: number): string {
+  return Math.round(n).toLocaleString('en-US');
 }
 
 export function fmtCount(n: number): string {

@@ -25,15 +25,15 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { ConcurrencyRow } from '../bench/concurrency.js';
-import { boolFlag, intFlag, parseFlags, strFlag } from '../bench/lib/args.js';
-import { buildProblem } from '../bench/lib/build.js';
-import { machineInfo, machineLine, type MachineInfo } from '../bench/lib/machine.js';
-import { fmtOps, median, printTable, readResults, RESULTS_DIR, type ResultsFile, type SuiteName } from '../bench/lib/results.js';
-import type { MemoryRow } from '../bench/memory.js';
-import type { OpsRow } from '../bench/ops.js';
-import type { PeerRow } from '../bench/peers.js';
-import type { ScaleRow } from '../bench/scale.js';
+import type { ConcurrencyRow } from '../concurrency.js';
+import { boolFlag, intFlag, parseFlags, strFlag } from '../lib/args.js';
+import { buildProblem } from '../lib/build.js';
+import { machineInfo, machineLine, type MachineInfo } from '../lib/machine.js';
+import { fmtOps, median, printTable, readResults, RESULTS_DIR, type ResultsFile, type SuiteName } from '../lib/results.js';
+import type { MemoryRow } from '../memory.js';
+import type { OpsRow } from '../ops.js';
+import type { PeerRow } from '../peers.js';
+import type { ScaleRow } from '../scale.js';
 
 const TOLERANCE = 0.2;
 
@@ -197,7 +197,7 @@ function collectRuns(): Map<SuiteName, ResultsFile<unknown>[]> {
     for (let i = 0; i < n; i++) {
       const out = join(RESULTS_DIR, `check-${s}-${i}.tmp.json`);
       console.log(`\n━━━ bench:check: ${s} (${i + 1}/${n}) ━━━`);
-      const r = spawnSync(process.execPath, ['--import', 'tsx', here(`../bench/${s}.ts`), ...QUICK_ARGS[s], '--out', out], {
+      const r = spawnSync(process.execPath, ['--import', 'tsx', here(`../${s}.ts`), ...QUICK_ARGS[s], '--out', out], {
         stdio: 'inherit',
         env: { ...process.env, BENCH_NO_PROGRESS: '1' },
       });

@@ -19,14 +19,14 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import * as vega from 'vega';
 import * as vl from 'vega-lite';
-import type { ConcurrencyRow } from '../bench/concurrency.js';
-import { boolFlag, parseFlags, strFlag } from '../bench/lib/args.js';
-import { machineLine, type MachineInfo } from '../bench/lib/machine.js';
-import { fmtBytes, fmtCount, fmtNs, fmtOps, fmtPct, fmtRatio, readResults, RESULTS_DIR, type ResultsFile, type SuiteName } from '../bench/lib/results.js';
-import type { MemoryRow } from '../bench/memory.js';
-import type { OpsRow } from '../bench/ops.js';
-import type { PeerRow } from '../bench/peers.js';
-import type { ScaleRow } from '../bench/scale.js';
+import type { ConcurrencyRow } from '../concurrency.js';
+import { boolFlag, parseFlags, strFlag } from '../lib/args.js';
+import { machineLine, type MachineInfo } from '../lib/machine.js';
+import { fmtBytes, fmtCount, fmtNs, fmtOps, fmtPct, fmtRatio, readResults, RESULTS_DIR, type ResultsFile, type SuiteName } from '../lib/results.js';
+import type { MemoryRow } from '../memory.js';
+import type { OpsRow } from '../ops.js';
+import type { PeerRow } from '../peers.js';
+import type { ScaleRow } from '../scale.js';
 
 const flags = parseFlags({
   dir: { type: 'string' },

@@ -9,7 +9,7 @@ import { Embeddings } from '@langchain/core/embeddings';
 import { FakeVectorStore } from '@langchain/core/utils/testing';
 import { describe, expect, it } from 'vitest';
 import { CachedEmbeddings } from '../../src/adapters/langchain.js';
-import { useCaches } from '../helpers.js';
+import { useCaches } from '../support/caches.js';
 
 const DIMS = 64;
 

@@ -5,41 +5,14 @@
  * entries reach the disk. The file pins the key hash and each model's dimension; a cache that
  * disagrees is refused with an error that names the path.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { EmbeddingCache } from '../../src/index.js';
-import { expectCacheError, expectCacheErrorAsync, textFor, useCaches } from '../helpers.js';
-
-const dirs: string[] = [];
-afterEach(() => {
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-});
-function tempDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'embedcache-cache-persist-'));
-  dirs.push(dir);
-  return dir;
-}
+import { useCaches } from '../support/caches.js';
+import { textFor, vector } from '../support/data.mjs';
+import { expectBitExact, expectCacheError, expectCacheErrorAsync } from '../support/expect.js';
+import { tempDir } from '../support/temp.js';
 
 const DIMS = 64;
-
-/** Non-integer values with every mantissa bit in use, so any byte out of place shows. */
-function vector(i: number, dims = DIMS): Float32Array {
-  const v = new Float32Array(dims);
-  for (let j = 0; j < dims; j++) v[j] = ((((i * 7919 + j * 31) % 65521) - 32760) / 7) * (j % 2 === 0 ? 1 : -1);
-  return v;
-}
-
-function expectBitExact(actual: Float32Array | undefined, expected: Float32Array): void {
-  expect(actual).toBeInstanceOf(Float32Array);
-  expect(actual!.length).toBe(expected.length);
-  const a = new Uint32Array(actual!.buffer, actual!.byteOffset, actual!.length);
-  const e = new Uint32Array(expected.buffer, expected.byteOffset, expected.length);
-  let mismatches = 0;
-  for (let j = 0; j < e.length; j++) if (a[j] !== e[j]) mismatches++;
-  expect(mismatches).toBe(0);
-}
 
 describe('cache spill tier: persist and warm restart', () => {
   const open = useCaches();
@@ -48,16 +21,16 @@ describe('cache spill tier: persist and warm restart', () => {
     const path = tempDir();
     const n = 300;
     const first = await open({ spill: { path, persist: true } });
-    for (let i = 0; i < n; i++) first.set(textFor(i), vector(i));
-    first.setMany([textFor(n), textFor(n + 1)], [vector(n), vector(n + 1)], { model: 'other' });
+    for (let i = 0; i < n; i++) first.set(textFor(i), vector(i, DIMS));
+    first.setMany([textFor(n), textFor(n + 1)], [vector(n, DIMS), vector(n + 1, DIMS)], { model: 'other' });
     await first.close();
 
     const second = await open({ spill: { path, persist: true } });
     expect(second.stats().entries).toBe(0); // memory starts empty: nothing was loaded eagerly
     expect(second.stats().spill!.entries).toBe(n + 2);
-    for (let i = 0; i < n; i++) expectBitExact(second.get(textFor(i)), vector(i));
-    expectBitExact(second.get(textFor(n), { model: 'other' }), vector(n));
-    expectBitExact(second.get(textFor(n + 1), { model: 'other' }), vector(n + 1));
+    for (let i = 0; i < n; i++) expectBitExact(second.get(textFor(i)), vector(i, DIMS));
+    expectBitExact(second.get(textFor(n), { model: 'other' }), vector(n, DIMS));
+    expectBitExact(second.get(textFor(n + 1), { model: 'other' }), vector(n + 1, DIMS));
     expect(second.get(textFor(n))).toBeUndefined(); // other model, same text
     const s = second.stats();
     expect(s.hits).toBe(n + 2);
@@ -68,12 +41,12 @@ describe('cache spill tier: persist and warm restart', () => {
   it('keys are stable across restarts with keyHash sha256 too (the seed comes from the file)', async () => {
     const path = tempDir();
     const first = await open({ keyHash: 'sha256', spill: { path, persist: true } });
-    for (let i = 0; i < 20; i++) first.set(textFor(i), vector(i), { chunkId: `c${i}` });
+    for (let i = 0; i < 20; i++) first.set(textFor(i), vector(i, DIMS), { chunkId: `c${i}` });
     await first.close();
     for (let round = 0; round < 2; round++) {
       const again = await open({ keyHash: 'sha256', spill: { path, persist: true } });
       for (let i = 0; i < 20; i++) {
-        expectBitExact(again.get(textFor(i), { chunkId: `c${i}` }), vector(i));
+        expectBitExact(again.get(textFor(i), { chunkId: `c${i}` }), vector(i, DIMS));
         expect(again.get(textFor(i), { chunkId: `c${i + 1}` })).toBeUndefined();
       }
       await again.close();
@@ -83,21 +56,21 @@ describe('cache spill tier: persist and warm restart', () => {
   it('a restarted cache keeps writing behind, and a third one sees both generations of writes', async () => {
     const path = tempDir();
     const a = await open({ maxEntries: 16, spill: { path, persist: true } });
-    for (let i = 0; i < 100; i++) a.set(textFor(i), vector(i));
+    for (let i = 0; i < 100; i++) a.set(textFor(i), vector(i, DIMS));
     await a.close();
     const b = await open({ maxEntries: 16, spill: { path, persist: true } });
-    for (let i = 100; i < 200; i++) b.set(textFor(i), vector(i));
-    b.set(textFor(0), vector(1000)); // an overwrite of a persisted entry
+    for (let i = 100; i < 200; i++) b.set(textFor(i), vector(i, DIMS));
+    b.set(textFor(0), vector(1000, DIMS)); // an overwrite of a persisted entry
     await b.close();
     const c = await open({ spill: { path, persist: true } });
-    expectBitExact(c.get(textFor(0)), vector(1000));
-    for (let i = 1; i < 200; i++) expectBitExact(c.get(textFor(i)), vector(i));
+    expectBitExact(c.get(textFor(0)), vector(1000, DIMS));
+    for (let i = 1; i < 200; i++) expectBitExact(c.get(textFor(i)), vector(i, DIMS));
   });
 
   it('flush() resolves and makes every set so far durable; stats count the writes', async () => {
     const path = tempDir();
     const cache = await open({ spill: { path, persist: true } });
-    for (let i = 0; i < 50; i++) cache.set(textFor(i), vector(i));
+    for (let i = 0; i < 50; i++) cache.set(textFor(i), vector(i, DIMS));
     await expect(cache.flush()).resolves.toBeUndefined();
     const s = cache.stats();
     expect(s.spill).toMatchObject({ writes: 50, entries: 50, errors: 0 });
@@ -117,7 +90,7 @@ describe('cache spill tier: persist and warm restart', () => {
     // evicted entries.
     const path = tempDir();
     const first = await open({ maxEntries: 10, spill: { path } });
-    for (let i = 0; i < 40; i++) first.set(textFor(i), vector(i));
+    for (let i = 0; i < 40; i++) first.set(textFor(i), vector(i, DIMS));
     const evictions = first.stats().evictions;
     expect(evictions).toBeGreaterThanOrEqual(30);
     await first.close();
@@ -128,7 +101,7 @@ describe('cache spill tier: persist and warm restart', () => {
     for (let i = 0; i < 40; i++) {
       const v = second.get(textFor(i));
       if (v !== undefined) {
-        expectBitExact(v, vector(i));
+        expectBitExact(v, vector(i, DIMS));
         found++;
       }
     }
@@ -138,7 +111,7 @@ describe('cache spill tier: persist and warm restart', () => {
     // Nothing evicted, nothing on disk.
     const other = tempDir();
     const big = await open({ spill: { path: other } });
-    for (let i = 0; i < 40; i++) big.set(textFor(i), vector(i));
+    for (let i = 0; i < 40; i++) big.set(textFor(i), vector(i, DIMS));
     await big.close();
     const reopened = await open({ spill: { path: other } });
     expect(reopened.stats().spill!.entries).toBe(0);
@@ -148,14 +121,14 @@ describe('cache spill tier: persist and warm restart', () => {
   it('reopening with another keyHash is refused with ERR_SPILL_FORMAT naming the path', async () => {
     const path = tempDir();
     const first = await open({ spill: { path, persist: true } });
-    first.set('x', vector(1));
+    first.set('x', vector(1, DIMS));
     await first.close();
     const err = await expectCacheErrorAsync(() => EmbeddingCache.open({ keyHash: 'sha256', spill: { path } }), 'ERR_SPILL_FORMAT');
     expect(err.message).toContain(path);
     expect(err.message).toContain('sha256');
     // The refusal left the file usable by a matching cache.
     const again = await open({ spill: { path, persist: true } });
-    expectBitExact(again.get('x'), vector(1));
+    expectBitExact(again.get('x'), vector(1, DIMS));
   });
 
   it('a model\'s dims are checked against the file after a restart', async () => {

@@ -9,12 +9,12 @@
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { cp, mkdir, mkdtemp, readdir, rm, symlink, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { cp, mkdir, readdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { tempDir } from '../support/temp.js';
 
 const exec = promisify(execFile);
 const repo = fileURLToPath(new URL('../..', import.meta.url));
@@ -52,13 +52,8 @@ await cache.close();
 `;
 
 describe('consumer install', () => {
-  let dir: string | undefined;
-  afterAll(async () => {
-    if (dir !== undefined) await rm(dir, { recursive: true, force: true });
-  });
-
   it('npm pack + npm install into a fresh project, then plain Node imports and uses it', async () => {
-    dir = await mkdtemp(join(tmpdir(), 'embedcache-consumer-'));
+    const dir = tempDir();
     const env = { ...process.env, npm_config_update_notifier: 'false' };
     const pkg = join(dir, 'pkg');
     await mkdir(pkg);

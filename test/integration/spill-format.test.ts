@@ -2,7 +2,10 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { SpillTier } from '../../src/spill/tier.js';
-import { enqueueRange, expectBitExact, expectCode, key, openTier, SEED, tempDir, vector } from './spill-support.js';
+import { key, SEED, vector } from '../support/data.mjs';
+import { expectBitExact, expectCacheError } from '../support/expect.js';
+import { enqueueRange, openTier } from '../support/spill.js';
+import { tempDir } from '../support/temp.js';
 
 /**
  * Rewrites the format version inside the file's format record, as a later embedcache writing
@@ -39,7 +42,7 @@ describe('spill file meta record', () => {
   it('refuses a file written with another key hash, naming the path and both hashes', async () => {
     const path = tempDir();
     await openTier(path, { keyHash: 'sha256' }).close();
-    const err = expectCode(() => SpillTier.open({ path, keyHash: 'xxhash', seed: SEED }), 'ERR_SPILL_FORMAT');
+    const err = expectCacheError(() => SpillTier.open({ path, keyHash: 'xxhash', seed: SEED }), 'ERR_SPILL_FORMAT');
     expect(err.message).toContain(path);
     expect(err.message).toContain("'sha256'");
     expect(err.message).toContain("'xxhash'");
@@ -54,7 +57,7 @@ describe('spill file meta record', () => {
     await tier.close();
     patchFormatVersion(path, 1, 99);
 
-    const err = expectCode(() => SpillTier.open({ path, keyHash: 'xxhash', seed: SEED }), 'ERR_SPILL_FORMAT');
+    const err = expectCacheError(() => SpillTier.open({ path, keyHash: 'xxhash', seed: SEED }), 'ERR_SPILL_FORMAT');
     expect(err.message).toContain(path);
     expect(err.message).toContain('format version 99');
     expect(err.message).toContain('format version 1');

@@ -4,7 +4,8 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { type CachePool, createCachePool } from '../../src/threads/pool.js';
-import { textFor, useCaches, vectorFor } from '../helpers.js';
+import { useCaches } from '../support/caches.js';
+import { textFor, vectorFor } from '../support/data.mjs';
 
 const DIMS = 64;
 

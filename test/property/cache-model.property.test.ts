@@ -15,7 +15,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { EmbeddingCache, type CacheOptions } from '../../src/index.js';
-import { vectorFor } from '../helpers.js';
+import { vectorFor } from '../support/data.mjs';
 
 const TEXTS = ['alpha', 'beta', 'gamma', 'alphabeta', ''] as const;
 const MODELS = ['m1', 'm2', 'm3'] as const;

@@ -3,9 +3,10 @@
  * hit with the right vector, misses stay misses, memory stays inside maxBytes, and stats()
  * counts every operation exactly. Correctness only; no timing.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { EmbeddingCache } from '../../src/index.js';
-import { cacheOpener, DIMS, mismatch, texts, vectors } from './scale-support.js';
+import { useCaches } from '../support/caches.js';
+import { DIMS, mismatch, texts, vectors } from '../support/scale.js';
 
 const N = 10_000;
 const GETS = 1_000;
@@ -13,14 +14,13 @@ const MISSES = 100;
 const MAX_BYTES = 64 * 1024 * 1024;
 
 describe('10k entries of 768-d', () => {
-  const caches = cacheOpener();
+  const open = useCaches('all');
   let cache: EmbeddingCache;
 
   beforeAll(async () => {
-    cache = await caches.open({ maxBytes: MAX_BYTES, expectedEntries: N });
+    cache = await open({ maxBytes: MAX_BYTES, expectedEntries: N });
     for (let i = 0; i < N; i++) cache.set(texts.text(i), vectors.at(i));
   });
-  afterAll(() => caches.closeAll());
 
   it('holds every inserted entry, within maxBytes', () => {
     const s = cache.stats();

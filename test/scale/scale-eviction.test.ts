@@ -6,9 +6,10 @@
  * The spill tier (evicted entries kept in LMDB) is not wired into the cache yet, so this file
  * covers eviction from memory only; a spill run joins it when `spill` takes effect.
  */
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { EmbeddingCache } from '../../src/index.js';
-import { cacheOpener, DIMS, mismatch, texts, vectors } from './scale-support.js';
+import { useCaches } from '../support/caches.js';
+import { DIMS, mismatch, texts, vectors } from '../support/scale.js';
 
 const N = 100_000;
 const CHECK_EVERY = 5_000;
@@ -40,13 +41,12 @@ function readAll(cache: EmbeddingCache): { hits: number; wrong: number[] } {
 }
 
 describe('100k inserts with eviction', () => {
-  const caches = cacheOpener();
-  afterAll(() => caches.closeAll());
+  const open = useCaches('all');
 
   it('maxEntries 20k: holds exactly 20k, evicts the other 80k, and every hit is right', async () => {
     const maxEntries = 20_000;
     const maxBytes = 128 * 1024 * 1024;
-    const cache = await caches.open({ maxEntries, maxBytes });
+    const cache = await open({ maxEntries, maxBytes });
     insertAll(cache, maxEntries, maxBytes);
 
     const afterInsert = cache.stats();
@@ -66,7 +66,7 @@ describe('100k inserts with eviction', () => {
 
   it('maxBytes 32 MiB alone: memory never passes the bound and the counters add up', async () => {
     const maxBytes = 32 * 1024 * 1024;
-    const cache = await caches.open({ maxBytes });
+    const cache = await open({ maxBytes });
     insertAll(cache, Number.POSITIVE_INFINITY, maxBytes);
 
     const afterInsert = cache.stats();

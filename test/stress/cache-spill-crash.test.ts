@@ -8,17 +8,15 @@
  * The child runs the built module (dist/; `npm test` builds first).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EmbeddingCache } from '../../src/index.js';
 import { SpillTier } from '../../src/spill/tier.js';
-// @ts-expect-error plain-JS fixture shared with the child (no type declarations)
-import { vector as vectorJs } from './fixtures/spill-vectors.mjs';
+import { vector } from '../support/data.mjs';
+import { expectBitExact } from '../support/expect.js';
+import { tempDir } from '../support/temp.js';
 
-const vector = vectorJs as (i: number, dims?: number) => Float32Array;
 const child = fileURLToPath(new URL('./fixtures/cache-spill-crash-writer.mjs', import.meta.url));
 const built = fileURLToPath(new URL('../../dist/src/index.js', import.meta.url));
 const crashText = (i: number): string => `crash entry #${i}`;
@@ -28,30 +26,17 @@ const N = 2000;
 const PAST_FLUSH = 1024;
 const CHILD_LIMIT_MS = 40_000;
 
-const dirs: string[] = [];
 const children: ChildProcess[] = [];
 const caches: EmbeddingCache[] = [];
 afterEach(async () => {
   for (const c of children.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
   for (const c of caches.splice(0)) await c.close();
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
-
-function expectBitExact(actual: Float32Array | undefined, expected: Float32Array): void {
-  expect(actual).toBeInstanceOf(Float32Array);
-  expect(actual!.length).toBe(expected.length);
-  const a = new Uint32Array(actual!.buffer, actual!.byteOffset, actual!.length);
-  const e = new Uint32Array(expected.buffer, expected.byteOffset, expected.length);
-  let mismatches = 0;
-  for (let j = 0; j < e.length; j++) if (a[j] !== e[j]) mismatches++;
-  expect(mismatches).toBe(0);
-}
 
 describe('persistent cache under SIGKILL', () => {
   it('every entry flushed before the kill comes back bit-exact in a new cache', async () => {
     if (!existsSync(built)) throw new Error(`${built} is missing: run \`npm run build\` first (npm test does).`);
-    const path = mkdtempSync(join(tmpdir(), 'embedcache-cache-spill-crash-'));
-    dirs.push(path);
+    const path = tempDir();
 
     const writer = spawn(process.execPath, [child, path, String(N)], { stdio: ['ignore', 'pipe', 'pipe'] });
     children.push(writer);

@@ -7,16 +7,13 @@
  * At the end every key any worker set must still be readable (from memory or disk) and whole:
  * an evicted entry may never be lost. Workers load the built module (`npm test` builds first).
  */
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EmbeddingCache } from '../../src/index.js';
-import { textFor } from '../helpers.js';
-// @ts-expect-error plain-JS fixture shared with the workers (no type declarations)
-import { classify } from './fixtures/vectors.mjs';
+import { classify, textFor } from '../support/data.mjs';
+import { tempDir } from '../support/temp.js';
 
 const workerFile = fileURLToPath(new URL('./fixtures/cache-spill-thread-worker.mjs', import.meta.url));
 const built = fileURLToPath(new URL('../../dist/src/index.js', import.meta.url));
@@ -29,13 +26,11 @@ const DURATION_MS = 2000;
 interface Counts { gets: number; hits: number; misses: number; sets: number; torn: number; foreign: number; length: number; errors: number }
 interface Done { type: 'done'; counts: Counts; firstBad: unknown[] }
 
-const dirs: string[] = [];
 const running: Worker[] = [];
 const caches: EmbeddingCache[] = [];
 afterEach(async () => {
   await Promise.all(running.splice(0).map((t) => t.terminate()));
   for (const c of caches.splice(0)) await c.close();
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
 
 function message<T>(t: Worker, type: string): Promise<T> {
@@ -55,8 +50,7 @@ function message<T>(t: Worker, type: string): Promise<T> {
 describe('cache spill tier shared by threads', () => {
   it('mixed reads and writes through memory and disk: every read whole, nothing lost', async () => {
     if (!existsSync(built)) throw new Error(`${built} is missing: run \`npm run build\` first (npm test does).`);
-    const path = mkdtempSync(join(tmpdir(), 'embedcache-cache-spill-threads-'));
-    dirs.push(path);
+    const path = tempDir();
     const cache = await EmbeddingCache.open({ maxEntries: 48, spill: { path } });
     caches.push(cache);
     const texts = Array.from({ length: KEYS }, (_, k) => textFor(k));

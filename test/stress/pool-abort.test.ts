@@ -7,10 +7,11 @@
  *
  * No timing assertion: the abort lands wherever it lands; each round checks the same things.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EmbeddingCache } from '../../src/index.js';
 import { type CachePool, createCachePool } from '../../src/threads/pool.js';
-import { sleep, textFor, vectorFor } from '../helpers.js';
+import { textFor, vectorFor } from '../support/data.mjs';
 
 const DIMS = 1536;
 const TEXTS = 3000;

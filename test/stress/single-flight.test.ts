@@ -9,7 +9,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
-import { getOrCompute, inflightTable } from '../../src/compute/get-or-compute.js';
+import { getOrCompute } from '../../src/index.js';
 import { EmbeddingCache } from '../../src/index.js';
 // @ts-expect-error plain-JS fixture shared with the workers, no type declarations
 import { shuffled, textIndex, textOf, vectorOf } from './fixtures/single-flight-shared.mjs';
@@ -80,7 +80,7 @@ describe('stress: single-flight across threads', () => {
     for (let i = 0; i < cnt.length; i++) histogram.set(cnt[i]!, (histogram.get(cnt[i]!) ?? 0) + 1);
     // Every text embedded once: {1 → all}.
     expect(Object.fromEntries(histogram)).toEqual({ 1: ROUNDS * PER_ROUND });
-    const table = inflightTable(cache);
+    const table = cache.claims;
     expect(table.activeClaims()).toBe(0);
     expect(table.checkInvariants()).toEqual([]);
     expect(table.counters().waits).toBeGreaterThan(0); // the threads really met
@@ -98,7 +98,7 @@ describe('stress: single-flight across threads', () => {
         await w.terminate();
         workers.splice(0);
       }
-      const table = inflightTable(cache);
+      const table = cache.claims;
       expect(table.activeClaims()).toBe(texts.length);
 
       const asked: string[] = [];

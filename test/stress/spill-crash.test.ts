@@ -11,13 +11,14 @@
  * failures must be counted, and the records written before must still read back.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SpillTier } from '../../src/spill/tier.js';
-import { SEED, expectBitExact, key, vector } from '../unit/spill-support.js';
+import { key, SEED, vector } from '../support/data.mjs';
+import { expectBitExact } from '../support/expect.js';
+import { tempDir } from '../support/temp.js';
 
 const fixtures = fileURLToPath(new URL('./fixtures/', import.meta.url));
 const built = fileURLToPath(new URL('../../dist/src/spill/tier.js', import.meta.url));
@@ -25,11 +26,9 @@ const built = fileURLToPath(new URL('../../dist/src/spill/tier.js', import.meta.
 /** A child that outlives this bound is killed and the test fails with its stderr. */
 const CHILD_LIMIT_MS = 40_000;
 
-const dirs: string[] = [];
 const children: ChildProcess[] = [];
 afterEach(() => {
   for (const child of children.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
 
 /** Resolves with the exit code and signal; kills the child past CHILD_LIMIT_MS. */
@@ -45,12 +44,6 @@ function exitOf(child: ChildProcess, stderr: () => string): Promise<{ code: numb
       resolve({ code, signal });
     });
   });
-}
-
-function tempDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'embedcache-spill-stress-'));
-  dirs.push(dir);
-  return dir;
 }
 
 function requireBuild(): void {

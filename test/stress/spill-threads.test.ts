@@ -6,24 +6,21 @@
  * (dist/; `npm test` builds first).
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SpillTier } from '../../src/spill/tier.js';
-import { SEED } from '../unit/spill-support.js';
+import { SEED } from '../support/data.mjs';
+import { tempDir } from '../support/temp.js';
 
 const worker = fileURLToPath(new URL('./fixtures/spill-thread-worker.mjs', import.meta.url));
 const twoInstances = fileURLToPath(new URL('./fixtures/spill-two-instances.mjs', import.meta.url));
 const built = fileURLToPath(new URL('../../dist/src/spill/tier.js', import.meta.url));
-const dirs: string[] = [];
 const running: Worker[] = [];
 afterEach(async () => {
   // Also after a timeout, when the test body never reached its finally.
   await Promise.all(running.splice(0).map((t) => t.terminate()));
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
 
 interface Done {
@@ -35,8 +32,7 @@ interface Done {
 describe('spill tier shared by threads', () => {
   it('threads see each other whole, and an invalidation reaches them through the memory generation', async () => {
     if (!existsSync(built)) throw new Error(`${built} is missing: run \`npm run build\` first (npm test does).`);
-    const path = mkdtempSync(join(tmpdir(), 'embedcache-spill-threads-'));
-    dirs.push(path);
+    const path = tempDir();
     const main = SpillTier.open({ path, keyHash: 'xxhash', seed: SEED });
     const memGen = new SharedArrayBuffer(4);
     const workers = 3;
@@ -88,8 +84,7 @@ describe('spill tier shared by threads', () => {
 
   it('two instances in one thread never deadlock: maintenance holds no write lock while waiting for the thread', async () => {
     if (!existsSync(built)) throw new Error(`${built} is missing: run \`npm run build\` first (npm test does).`);
-    const path = mkdtempSync(join(tmpdir(), 'embedcache-spill-two-'));
-    dirs.push(path);
+    const path = tempDir();
     // Run in a child: a deadlock blocks the whole thread, so only another process can time it out.
     const child = spawn(process.execPath, [twoInstances, path], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';

@@ -13,9 +13,7 @@
 import { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EmbeddingCache, type CacheOptions } from '../../src/index.js';
-import { textFor } from '../helpers.js';
-// @ts-expect-error plain-JS fixture shared with the workers, no type declarations
-import { classify } from './fixtures/vectors.mjs';
+import { classify, textFor } from '../support/data.mjs';
 
 interface Counts {
   gets: number; hits: number; misses: number; sets: number; deletes: number; deleted: number;

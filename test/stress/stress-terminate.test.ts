@@ -9,12 +9,11 @@
  * No timing assertion: progress is awaited with a generous deadline (a hang fails the test,
  * slowness does not).
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EmbeddingCache } from '../../src/index.js';
-import { sleep, textFor } from '../helpers.js';
-// @ts-expect-error plain-JS fixture shared with the workers, no type declarations
-import { classify, rng, vectorFor } from './fixtures/vectors.mjs';
+import { classify, rng, textFor, vectorFor } from '../support/data.mjs';
 
 const KEYS = 24;
 const DIMS = 1536;

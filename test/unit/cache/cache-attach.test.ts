@@ -5,8 +5,10 @@
  */
 import { MessageChannel, receiveMessageOnPort } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
-import { EmbeddingCache, type CacheHandle } from '../../src/index.js';
-import { expectVector, textFor, useCaches, vectorFor } from '../helpers.js';
+import { EmbeddingCache, type CacheHandle } from '../../../src/index.js';
+import { useCaches } from '../../support/caches.js';
+import { textFor, vectorFor } from '../../support/data.mjs';
+import { expectVector } from '../../support/expect.js';
 
 describe('cache attach', () => {
   const open = useCaches();

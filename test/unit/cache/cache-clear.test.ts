@@ -1,6 +1,8 @@
 /** clear(): every entry of every model goes; counters and dimensions stay. */
 import { describe, expect, it } from 'vitest';
-import { expectVector, textFor, useCaches, vectorFor } from '../helpers.js';
+import { useCaches } from '../../support/caches.js';
+import { textFor, vectorFor } from '../../support/data.mjs';
+import { expectVector } from '../../support/expect.js';
 
 describe('cache clear', () => {
   const open = useCaches();

@@ -1,6 +1,8 @@
 /** delete(): removes one entry, reports whether it was there, touches nothing else. */
 import { describe, expect, it } from 'vitest';
-import { expectVector, useCaches, vectorFor } from '../helpers.js';
+import { useCaches } from '../../support/caches.js';
+import { vectorFor } from '../../support/data.mjs';
+import { expectVector } from '../../support/expect.js';
 
 describe('cache delete', () => {
   const open = useCaches();

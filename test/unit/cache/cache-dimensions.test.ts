@@ -1,7 +1,9 @@
 /** A model's dimension is fixed by its first vector; models of different dimensions coexist. */
 import { describe, expect, it } from 'vitest';
-import { EmbeddingCache } from '../../src/index.js';
-import { expectCacheError, expectVector, textFor, useCaches, vectorFor } from '../helpers.js';
+import { EmbeddingCache } from '../../../src/index.js';
+import { useCaches } from '../../support/caches.js';
+import { textFor, vectorFor } from '../../support/data.mjs';
+import { expectCacheError, expectVector } from '../../support/expect.js';
 
 describe('cache dimensions', () => {
   const open = useCaches();

@@ -3,7 +3,9 @@
  * stays is always the right vector; and the policy keeps read entries over never-read ones.
  */
 import { describe, expect, it } from 'vitest';
-import { expectVector, textFor, useCaches, vectorFor } from '../helpers.js';
+import { useCaches } from '../../support/caches.js';
+import { textFor, vectorFor } from '../../support/data.mjs';
+import { expectVector } from '../../support/expect.js';
 
 describe('cache eviction', () => {
   const open = useCaches();

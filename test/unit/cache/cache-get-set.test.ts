@@ -1,7 +1,9 @@
 /** get/set round trip and copy semantics: the cache owns its copy, the caller owns theirs. */
 import { MessageChannel, receiveMessageOnPort } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
-import { arrayFor, expectVector, textFor, useCaches, vectorFor } from '../helpers.js';
+import { useCaches } from '../../support/caches.js';
+import { arrayFor, textFor, vectorFor } from '../../support/data.mjs';
+import { expectVector } from '../../support/expect.js';
 
 describe('cache get/set', () => {
   const open = useCaches();

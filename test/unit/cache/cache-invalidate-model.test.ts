@@ -1,6 +1,8 @@
 /** invalidateModel(): every entry of one model becomes a miss at once; nothing else changes. */
 import { describe, expect, it } from 'vitest';
-import { expectVector, textFor, useCaches, vectorFor } from '../helpers.js';
+import { useCaches } from '../../support/caches.js';
+import { textFor, vectorFor } from '../../support/data.mjs';
+import { expectVector } from '../../support/expect.js';
 
 describe('cache invalidateModel', () => {
   const open = useCaches();

@@ -1,7 +1,9 @@
 /** getMany/setMany: batch forms of get/set that keep the caller's order. */
 import { describe, expect, it } from 'vitest';
-import { EmbeddingCacheError } from '../../src/index.js';
-import { expectVector, textFor, useCaches, vectorFor } from '../helpers.js';
+import { EmbeddingCacheError } from '../../../src/index.js';
+import { useCaches } from '../../support/caches.js';
+import { textFor, vectorFor } from '../../support/data.mjs';
+import { expectVector } from '../../support/expect.js';
 
 describe('cache getMany/setMany', () => {
   const open = useCaches();

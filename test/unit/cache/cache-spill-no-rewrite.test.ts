@@ -2,26 +2,13 @@
  * An entry promoted from the spill tier and evicted again unchanged is not written to disk a
  * second time (its disk copy is still there); one rewritten in memory is.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { EmbeddingCache } from '../../src/index.js';
+import { describe, expect, it } from 'vitest';
+import type { EmbeddingCache } from '../../../src/index.js';
+import { useCaches } from '../../support/caches.js';
+import { tempDir } from '../../support/temp.js';
 
-const dirs: string[] = [];
-const caches: EmbeddingCache[] = [];
-afterEach(async () => {
-  await Promise.all(caches.splice(0).map((c) => c.close()));
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
-
-async function open(): Promise<EmbeddingCache> {
-  const path = mkdtempSync(join(tmpdir(), 'embedcache-norewrite-'));
-  dirs.push(path);
-  const cache = await EmbeddingCache.open({ maxEntries: 64, maxBytes: 8 * 1024 * 1024, spill: { path } });
-  caches.push(cache);
-  return cache;
-}
+const openCache = useCaches();
+const open = (): Promise<EmbeddingCache> => openCache({ maxEntries: 64, maxBytes: 8 * 1024 * 1024, spill: { path: tempDir() } });
 
 const N = 400;
 const vec = (i: number, version = 0) => new Float32Array(32).fill(i + version * 1000);

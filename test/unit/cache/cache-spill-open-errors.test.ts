@@ -6,22 +6,13 @@
  * (These run as root in CI, so permission bits cannot make a folder unwritable: a regular file
  * in the way does.)
  */
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { EmbeddingCache, type CacheOptions } from '../../src/index.js';
-import { expectCacheErrorAsync, useCaches } from '../helpers.js';
-
-const dirs: string[] = [];
-afterEach(() => {
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-});
-function tempDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'embedcache-cache-spill-open-'));
-  dirs.push(dir);
-  return dir;
-}
+import { describe, expect, it } from 'vitest';
+import { EmbeddingCache, type CacheOptions } from '../../../src/index.js';
+import { useCaches } from '../../support/caches.js';
+import { expectCacheErrorAsync } from '../../support/expect.js';
+import { tempDir } from '../../support/temp.js';
 
 describe('cache spill tier: open failures', () => {
   const open = useCaches();

@@ -4,32 +4,16 @@
  * getOrCompute) still finds them there. A disk hit is a hit for stats().hits and is promoted
  * into memory, so the next lookup of that key is a memory hit (stats().spill.hits stays put).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { textFor, useCaches, vectorFor } from '../helpers.js';
-import type { EmbeddingCache } from '../../src/index.js';
-
-const dirs: string[] = [];
-afterEach(() => {
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-});
-function tempDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'embedcache-cache-spill-'));
-  dirs.push(dir);
-  return dir;
-}
+import { describe, expect, it } from 'vitest';
+import type { EmbeddingCache } from '../../../src/index.js';
+import { useCaches } from '../../support/caches.js';
+import { textFor, vectorFor } from '../../support/data.mjs';
+import { expectVector } from '../../support/expect.js';
+import { tempDir } from '../../support/temp.js';
 
 const DIMS = 32;
 const MEMORY = 32; // maxEntries
 const N = 400;
-
-/** Bit-exact comparison (the stored floats are integers, so toEqual on arrays is exact). */
-function expectExact(actual: Float32Array | undefined, expected: Float32Array): void {
-  expect(actual).toBeInstanceOf(Float32Array);
-  expect(Array.from(actual!)).toEqual(Array.from(expected));
-}
 
 describe('cache with a spill tier: eviction and promotion', () => {
   // Registered after the folder cleanup, so caches close before their folders go.
@@ -53,7 +37,7 @@ describe('cache with a spill tier: eviction and promotion', () => {
     expect(before.spill!.entries).toBe(before.evictions);
     expect(before.spill!.errors).toBe(0);
 
-    for (let i = 0; i < N; i++) expectExact(cache.get(textFor(i)), vectorFor(i, 1, DIMS));
+    for (let i = 0; i < N; i++) expectVector(cache.get(textFor(i)), vectorFor(i, 1, DIMS));
     const after = cache.stats();
     // Disk hits count as hits; nothing was a miss.
     expect(after.hits - before.hits).toBe(N);
@@ -72,13 +56,13 @@ describe('cache with a spill tier: eviction and promotion', () => {
     let promoted = -1;
     for (let i = 0; i < N && promoted < 0; i++) {
       const spillHits = cache.stats().spill!.hits;
-      expectExact(cache.get(textFor(i)), vectorFor(i, 1, DIMS));
+      expectVector(cache.get(textFor(i)), vectorFor(i, 1, DIMS));
       if (cache.stats().spill!.hits === spillHits + 1) promoted = i;
     }
     expect(promoted).toBeGreaterThanOrEqual(0);
 
     const s1 = cache.stats();
-    expectExact(cache.get(textFor(promoted)), vectorFor(promoted, 1, DIMS));
+    expectVector(cache.get(textFor(promoted)), vectorFor(promoted, 1, DIMS));
     const s2 = cache.stats();
     expect(s2.hits).toBe(s1.hits + 1);
     expect(s2.spill!.hits).toBe(s1.spill!.hits);
@@ -114,9 +98,9 @@ describe('cache with a spill tier: eviction and promotion', () => {
     const s1 = cache.stats();
     const out = cache.getMany(texts);
     expect(out).toHaveLength(texts.length);
-    for (let i = 0; i < N; i++) expectExact(out[i], vectorFor(i, 1, DIMS));
+    for (let i = 0; i < N; i++) expectVector(out[i], vectorFor(i, 1, DIMS));
     expect(out[N]).toBeUndefined();
-    expectExact(out[N + 1], vectorFor(7, 1, DIMS));
+    expectVector(out[N + 1], vectorFor(7, 1, DIMS));
     expect(out[N + 2]).toBeUndefined();
     const s2 = cache.stats();
     expect(s2.hits - s1.hits).toBe(N + 1);
@@ -148,26 +132,26 @@ describe('cache with a spill tier: eviction and promotion', () => {
     const out = await cache.getOrCompute(texts, embed);
     expect(embedded.sort()).toEqual([...fresh].sort());
     expect(out).toHaveLength(texts.length);
-    for (let i = 0; i < N; i++) expectExact(out[i], vectorFor(i, 1, DIMS));
-    for (let j = 0; j < fresh.length; j++) expectExact(out[N + j], vectorFor(N + j, 9, DIMS));
+    for (let i = 0; i < N; i++) expectVector(out[i], vectorFor(i, 1, DIMS));
+    for (let j = 0; j < fresh.length; j++) expectVector(out[N + j], vectorFor(N + j, 9, DIMS));
     expect(cache.stats().spill!.hits - s1.spill!.hits).toBeGreaterThanOrEqual(N - MEMORY - fresh.length);
 
     // The computed ones were stored: a second call embeds nothing.
     embedded.length = 0;
     const again = await cache.getOrCompute(texts, embed);
     expect(embedded).toEqual([]);
-    for (let j = 0; j < fresh.length; j++) expectExact(again[N + j], vectorFor(N + j, 9, DIMS));
+    for (let j = 0; j < fresh.length; j++) expectVector(again[N + j], vectorFor(N + j, 9, DIMS));
   });
 
   it('an entry overwritten in memory is served with its new value, not the older copy on disk', async () => {
     const cache = await filled();
     // Key 0 was evicted long ago: its version 1 is on disk. Version 2 goes to memory.
     cache.set(textFor(0), vectorFor(0, 2, DIMS));
-    expectExact(cache.get(textFor(0)), vectorFor(0, 2, DIMS));
+    expectVector(cache.get(textFor(0)), vectorFor(0, 2, DIMS));
     // Push it out again: the eviction writes version 2 over version 1.
     for (let i = N; i < N + 2 * MEMORY; i++) cache.set(textFor(i), vectorFor(i, 1, DIMS));
     await cache.flush();
-    expectExact(cache.get(textFor(0)), vectorFor(0, 2, DIMS));
+    expectVector(cache.get(textFor(0)), vectorFor(0, 2, DIMS));
   });
 
   it('models and chunk ids stay apart on disk', async () => {
@@ -180,9 +164,9 @@ describe('cache with a spill tier: eviction and promotion', () => {
     await cache.flush();
     expect(cache.stats().spill!.entries).toBeGreaterThanOrEqual(3 * 40 - 8);
     for (let i = 0; i < 40; i++) {
-      expectExact(cache.get(textFor(i), { model: 'a' }), vectorFor(i, 1, DIMS));
-      expectExact(cache.get(textFor(i), { model: 'b' }), vectorFor(i, 2, 8));
-      expectExact(cache.get(textFor(i), { model: 'a', chunkId: 'c1' }), vectorFor(i, 3, DIMS));
+      expectVector(cache.get(textFor(i), { model: 'a' }), vectorFor(i, 1, DIMS));
+      expectVector(cache.get(textFor(i), { model: 'b' }), vectorFor(i, 2, 8));
+      expectVector(cache.get(textFor(i), { model: 'a', chunkId: 'c1' }), vectorFor(i, 3, DIMS));
       expect(cache.get(textFor(i), { model: 'a', chunkId: 'c2' })).toBeUndefined();
     }
   });
@@ -195,6 +179,6 @@ describe('cache with a spill tier: eviction and promotion', () => {
     expect(cache.get(textFor(0))).toBeUndefined();
     await cache.flush();
     expect(cache.get(textFor(0))).toBeUndefined();
-    expectExact(cache.get(textFor(1)), vectorFor(1, 1, DIMS));
+    expectVector(cache.get(textFor(1)), vectorFor(1, 1, DIMS));
   });
 });

@@ -5,21 +5,12 @@
  * silently wrote nothing could not pass it.
  * Real time (TTL 40 ms, then a sleep of 80): the cache and LMDB read the clock themselves.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { expectVector, sleep, textFor, useCaches, vectorFor } from '../helpers.js';
-
-const dirs: string[] = [];
-afterEach(() => {
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-});
-function tempDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'embedcache-cache-spill-ttl-'));
-  dirs.push(dir);
-  return dir;
-}
+import { setTimeout as sleep } from 'node:timers/promises';
+import { describe, expect, it } from 'vitest';
+import { useCaches } from '../../support/caches.js';
+import { textFor, vectorFor } from '../../support/data.mjs';
+import { expectVector } from '../../support/expect.js';
+import { tempDir } from '../../support/temp.js';
 
 const TTL = 40;
 const WAIT = 80;

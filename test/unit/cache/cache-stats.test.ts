@@ -1,6 +1,7 @@
 /** stats(): exact counters after a known sequence of operations. */
 import { describe, expect, it } from 'vitest';
-import { textFor, useCaches, vectorFor } from '../helpers.js';
+import { useCaches } from '../../support/caches.js';
+import { textFor, vectorFor } from '../../support/data.mjs';
 
 describe('cache stats', () => {
   const open = useCaches();

@@ -4,8 +4,11 @@
  * Short TTLs are only used where the test then waits well past them; entries that must still be
  * there use long TTLs, so a slow machine cannot make these tests flaky.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import { expectVector, sleep, textFor, useCaches, vectorFor } from '../helpers.js';
+import { useCaches } from '../../support/caches.js';
+import { textFor, vectorFor } from '../../support/data.mjs';
+import { expectVector } from '../../support/expect.js';
 
 const SHORT = 40;
 const WAIT = 150;

@@ -4,9 +4,11 @@
  * texts, releases its single-flight claims, and a retry with a working model succeeds.
  */
 import { describe, expect, it } from 'vitest';
-import { getOrCompute, inflightTable } from '../../src/compute/get-or-compute.js';
-import type { EmbeddingCache } from '../../src/index.js';
-import { expectCacheErrorAsync, expectVector, textFor, useCaches } from '../helpers.js';
+import { getOrCompute } from '../../../src/index.js';
+import type { EmbeddingCache } from '../../../src/index.js';
+import { useCaches } from '../../support/caches.js';
+import { textFor } from '../../support/data.mjs';
+import { expectCacheErrorAsync, expectVector } from '../../support/expect.js';
 
 const texts = [textFor(1), textFor(2), textFor(1), textFor(3)];
 const good = async (m: string[]) => m.map((t) => [t.length, 1, 2, 3]);
@@ -18,8 +20,8 @@ async function expectFailedThenRetry(cache: EmbeddingCache, bad: (m: string[]) =
   expect(cache.stats().entries).toBe(before);
   for (const t of texts) expect(cache.has(t)).toBe(false);
   // Every claim was released: nothing left for a waiter to wait on.
-  expect(inflightTable(cache).activeClaims()).toBe(0);
-  expect(inflightTable(cache).checkInvariants()).toEqual([]);
+  expect(cache.claims.activeClaims()).toBe(0);
+  expect(cache.claims.checkInvariants()).toEqual([]);
   const out = await getOrCompute(cache, texts, good);
   texts.forEach((t, i) => expectVector(out[i], [t.length, 1, 2, 3]));
   expect(cache.stats().entries).toBe(before + 3);
@@ -79,7 +81,7 @@ describe('getOrCompute: embed failures', () => {
     const many = Array.from({ length: 6 }, (_, i) => textFor(100 + i));
     await expectCacheErrorAsync(() => getOrCompute(cache, many, flaky, { batchSize: 3 }), 'ERR_EMBED_FAILED');
     expect(many.map((t) => cache.has(t))).toEqual([true, true, true, false, false, false]);
-    expect(inflightTable(cache).activeClaims()).toBe(0);
+    expect(cache.claims.activeClaims()).toBe(0);
     const out = await getOrCompute(cache, many, flaky, { batchSize: 3 });
     expect(calls).toBe(3); // only the failed batch was embedded again
     many.forEach((t, i) => expectVector(out[i], [t.length, 0]));

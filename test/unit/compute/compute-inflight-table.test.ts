@@ -1,16 +1,18 @@
 /**
  * The single-flight table on its own: claim / held / release, a claim taken over when its
  * lease runs out, a claim lock whose holder died mid-claim (taken over, its reserved slot
- * freed), and a full table, where getOrCompute computes without single-flight instead of failing.
+ * freed), and a full table, where getOrCompute waits for room and, past waitTimeoutMs, computes
+ * without single-flight instead of failing.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import { getOrCompute } from '../../src/compute/get-or-compute.js';
-import { INFLIGHT_BYTES } from '../../src/cache.js';
+import { getOrCompute } from '../../../src/index.js';
+import { INFLIGHT_BYTES } from '../../../src/cache.js';
 import {
-  BUSY, CLAIM_LOCKS, CLAIMED, FULL, HELD, InflightTable, LK_INTENT, LK_OWNER, LOCK_WORDS, LOCKS_BASE,
-  S_STATE, SLOT_WORDS, SLOTS_BASE,
-} from '../../src/compute/inflight.js';
-import { sleep, useCaches } from '../helpers.js';
+  BUSY, CLAIM_LOCKS, CLAIMED, FULL, HELD, InflightTable, LOCKS_BASE, S_STATE, SLOT_WORDS, SLOTS_BASE,
+} from '../../../src/compute/inflight.js';
+import { L_INTENT, L_OWNER, LOCK_WORDS } from '../../../src/memory/layout.js';
+import { useCaches } from '../../support/caches.js';
 
 function key(i: number): Int32Array {
   return Int32Array.of(Math.imul(i, 0x9e3779b1), i, ~i, i * 7);
@@ -20,7 +22,7 @@ describe('single-flight table', () => {
   const open = useCaches();
 
   it('claims once, reports the holder to others, releases, and checks generations', () => {
-    const buf = new SharedArrayBuffer(INFLIGHT_BYTES);
+    const buf = InflightTable.create(INFLIGHT_BYTES);
     const a = new InflightTable(buf, 1, 1000);
     const b = new InflightTable(buf, 2, 1000);
     const out = new Int32Array(2);
@@ -42,7 +44,7 @@ describe('single-flight table', () => {
   });
 
   it('a waiter takes a claim over once its lease has run out, or at its own deadline', async () => {
-    const buf = new SharedArrayBuffer(INFLIGHT_BYTES);
+    const buf = InflightTable.create(INFLIGHT_BYTES);
     const dead = new InflightTable(buf, 1, 1000);
     const waiter = new InflightTable(buf, 2, 1000);
     const c = new Int32Array(2);
@@ -66,15 +68,15 @@ describe('single-flight table', () => {
   });
 
   it('takes over a claim lock whose holder died mid-claim and frees the slot it had reserved', async () => {
-    const buf = new SharedArrayBuffer(INFLIGHT_BYTES);
+    const buf = InflightTable.create(INFLIGHT_BYTES);
     const m = new Int32Array(buf);
     const t = new InflightTable(buf, 7, 20);
     const k = key(11);
     const home = (k[0]! >>> 0) % t.slots;
     const lock = home % CLAIM_LOCKS;
     // A holder (token 99) reserved the key's home slot and died before publishing it.
-    m[LOCKS_BASE + lock * LOCK_WORDS + LK_OWNER] = 99;
-    m[LOCKS_BASE + lock * LOCK_WORDS + LK_INTENT] = home + 1;
+    m[LOCKS_BASE + lock * LOCK_WORDS + L_OWNER] = 99;
+    m[LOCKS_BASE + lock * LOCK_WORDS + L_INTENT] = home;
     m[SLOTS_BASE + home * SLOT_WORDS + S_STATE] = -(lock + 1);
     expect(t.checkInvariants().length).toBe(2);
     const out = new Int32Array(2);
@@ -91,7 +93,7 @@ describe('single-flight table', () => {
     expect(t.checkInvariants()).toEqual([]);
   });
 
-  it('a full table falls back to computing without single-flight, never failing', async () => {
+  it('a table full of live claims: getOrCompute waits up to waitTimeoutMs, then computes without single-flight', async () => {
     const cache = await open();
     // Another instance holds live claims on every slot it can get.
     const hog = new InflightTable(cache.handle.inflight, 123456, 1000);
@@ -101,10 +103,17 @@ describe('single-flight table', () => {
     expect(hog.activeClaims()).toBe(hog.slots);
     let calls = 0;
     const texts = Array.from({ length: 40 }, (_, i) => `full table text ${i}`);
-    const vs = await getOrCompute(cache, texts, (mis) => {
-      calls += mis.length;
-      return mis.map((s) => [s.length, 2]);
-    });
+    const started = Date.now();
+    const vs = await getOrCompute(
+      cache,
+      texts,
+      (mis) => {
+        calls += mis.length;
+        return mis.map((s) => [s.length, 2]);
+      },
+      { waitTimeoutMs: 150 },
+    );
+    expect(Date.now() - started).toBeGreaterThanOrEqual(140); // it waited for room first
     expect(calls).toBe(40);
     vs.forEach((v, i) => expect(Array.from(v)).toEqual([texts[i]!.length, 2]));
     expect(hog.counters().full).toBeGreaterThan(full);

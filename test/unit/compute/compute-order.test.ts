@@ -4,8 +4,10 @@
  * all-hit path to the cache alone.
  */
 import { describe, expect, it } from 'vitest';
-import { getOrCompute } from '../../src/compute/get-or-compute.js';
-import { expectVector, textFor, useCaches, vectorFor } from '../helpers.js';
+import { getOrCompute } from '../../../src/index.js';
+import { useCaches } from '../../support/caches.js';
+import { textFor, vectorFor } from '../../support/data.mjs';
+import { expectVector } from '../../support/expect.js';
 
 const DIMS = 8;
 

@@ -3,8 +3,10 @@
  * entry, whatever the strings contain.
  */
 import { describe, expect, it } from 'vitest';
-import { EmbeddingCacheError } from '../../src/index.js';
-import { expectVector, useCaches, vectorFor } from '../helpers.js';
+import { EmbeddingCacheError } from '../../../src/index.js';
+import { useCaches } from '../../support/caches.js';
+import { vectorFor } from '../../support/data.mjs';
+import { expectVector } from '../../support/expect.js';
 
 describe('cache keys', () => {
   const open = useCaches();

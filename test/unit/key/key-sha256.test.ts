@@ -1,7 +1,9 @@
 /** keyHash: 'sha256' behaves exactly like the default hash, across attached instances too. */
 import { describe, expect, it } from 'vitest';
-import { EmbeddingCache } from '../../src/index.js';
-import { expectVector, textFor, useCaches, vectorFor } from '../helpers.js';
+import { EmbeddingCache } from '../../../src/index.js';
+import { useCaches } from '../../support/caches.js';
+import { textFor, vectorFor } from '../../support/data.mjs';
+import { expectVector } from '../../support/expect.js';
 
 describe("keyHash: 'sha256'", () => {
   const open = useCaches();

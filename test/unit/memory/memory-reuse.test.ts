@@ -4,8 +4,9 @@
  * creep up to maxBytes.
  */
 import { describe, expect, it } from 'vitest';
-import type { EmbeddingCache } from '../../src/index.js';
-import { useCaches, vectorFor } from '../helpers.js';
+import type { EmbeddingCache } from '../../../src/index.js';
+import { useCaches } from '../../support/caches.js';
+import { vectorFor } from '../../support/data.mjs';
 
 const HELD = 64;
 const DIMS = 384;

@@ -3,8 +3,10 @@
  * message that says what to do — never a crash, and never a stored or corrupted entry.
  */
 import { describe, expect, it } from 'vitest';
-import { EmbeddingCache, EmbeddingCacheError } from '../../src/index.js';
-import { expectCacheError, expectCacheErrorAsync, expectVector, useCaches, vectorFor } from '../helpers.js';
+import { EmbeddingCache, EmbeddingCacheError } from '../../../src/index.js';
+import { useCaches } from '../../support/caches.js';
+import { vectorFor } from '../../support/data.mjs';
+import { expectCacheError, expectCacheErrorAsync, expectVector } from '../../support/expect.js';
 
 const BAD_TEXTS: [string, unknown][] = [
   ['undefined', undefined],

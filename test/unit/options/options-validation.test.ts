@@ -1,6 +1,6 @@
 /** Bad options throw at open: RangeError or TypeError naming the option (not EmbeddingCacheError). */
 import { describe, expect, it } from 'vitest';
-import { EmbeddingCache, EmbeddingCacheError } from '../../src/index.js';
+import { EmbeddingCache, EmbeddingCacheError } from '../../../src/index.js';
 
 async function openError(options: unknown): Promise<Error> {
   try {

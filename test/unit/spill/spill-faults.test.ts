@@ -1,6 +1,9 @@
 import { afterEach, beforeEach, describe, expect, it, vi, type MockInstance } from 'vitest';
-import type { SpillTier } from '../../src/spill/tier.js';
-import { enqueueRange, expectBitExact, key, openTier, tempDir, vector } from './spill-support.js';
+import type { SpillTier } from '../../../src/spill/tier.js';
+import { key, vector } from '../../support/data.mjs';
+import { expectBitExact } from '../../support/expect.js';
+import { enqueueRange, openTier } from '../../support/spill.js';
+import { tempDir } from '../../support/temp.js';
 
 /** Closes the LMDB environment under the tier, as a fatal I/O error would leave it. */
 function breakUnder(tier: SpillTier): Promise<void> {

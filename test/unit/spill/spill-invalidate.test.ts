@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { MODEL_REFRESH_MS } from '../../src/spill/tier.js';
-import { enqueueRange, expectBitExact, key, openTier, tempDir, vector } from './spill-support.js';
+import { MODEL_REFRESH_MS } from '../../../src/spill/tier.js';
+import { key, vector } from '../../support/data.mjs';
+import { expectBitExact } from '../../support/expect.js';
+import { enqueueRange, openTier } from '../../support/spill.js';
+import { tempDir } from '../../support/temp.js';
 
 describe('spill tier invalidateModel', () => {
   it('makes every record of the model unreachable at once and sweeps them later', async () => {
@@ -19,7 +22,7 @@ describe('spill tier invalidateModel', () => {
     tier.enqueue({ key: key(1), model: 'a', vector: vector(1001, 8), createdMs: 1, expiresMs: 0 });
     await tier.flush(); // the background sweep has run by now
     expectBitExact(tier.get(key(1), 'a', Date.now())?.vector, vector(1001, 8));
-    expect(tier.verify()).toEqual({ records: 11, corrupt: 0, unreachable: 0, missingAge: 0, staleIndex: 0 });
+    expect(tier.verify()).toEqual({ records: 11, tombstones: 0, corrupt: 0, unreachable: 0, missingAge: 0, staleIndex: 0 });
   });
 
   it('is persisted: a reopened file does not serve the old records, and sweeps them', async () => {
@@ -95,7 +98,7 @@ describe('spill tier invalidateModel', () => {
     expect(() => tier.checkDims('a', 3)).not.toThrow(); // dims freed too
     tier.enqueue({ key: key(1), model: 'b', vector: vector(1, 5), createdMs: 1, expiresMs: 0 });
     await tier.flush();
-    expect(tier.verify()).toEqual({ records: 1, corrupt: 0, unreachable: 0, missingAge: 0, staleIndex: 0 });
+    expect(tier.verify()).toEqual({ records: 1, tombstones: 0, corrupt: 0, unreachable: 0, missingAge: 0, staleIndex: 0 });
     await tier.close();
     const again = openTier(path);
     expect(again.get(key(2), 'a', Date.now())).toBeUndefined();

@@ -1,5 +1,9 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import { enqueueRange, expectBitExact, key, openTier, sleep, tempDir, vector } from './spill-support.js';
+import { key, vector } from '../../support/data.mjs';
+import { expectBitExact } from '../../support/expect.js';
+import { enqueueRange, openTier } from '../../support/spill.js';
+import { tempDir } from '../../support/temp.js';
 
 // A 768-d record takes one 4 KiB overflow page, plus a few shared B-tree pages for all of them.
 const PAGE = 4096;
@@ -23,7 +27,7 @@ describe('spill tier maxBytes', () => {
     expect(firstKept).toBe(200 - entries);
     expect(present.slice(firstKept).every(Boolean)).toBe(true);
     for (let i = firstKept; i < 200; i += 7) expectBitExact(tier.get(key(i), 'm', Date.now())?.vector, vector(i));
-    expect(tier.verify()).toEqual({ records: entries, corrupt: 0, unreachable: 0, missingAge: 0, staleIndex: 0 });
+    expect(tier.verify()).toEqual({ records: entries, tombstones: 0, corrupt: 0, unreachable: 0, missingAge: 0, staleIndex: 0 });
   });
 
   it('a record written again moves to the young end', async () => {
@@ -55,6 +59,6 @@ describe('spill tier maxBytes', () => {
     expect(tier.stats().bytes).toBeLessThanOrEqual(maxBytes);
     for (let i = 0; i < 30; i++) expectBitExact(tier.get(key(i), 'm', Date.now())?.vector, vector(i));
     for (let i = 200; i < 230; i++) expectBitExact(tier.get(key(i), 'm', Date.now())?.vector, vector(i));
-    expect(tier.verify()).toEqual({ records: 60, corrupt: 0, unreachable: 0, missingAge: 0, staleIndex: 0 });
+    expect(tier.verify()).toEqual({ records: 60, tombstones: 0, corrupt: 0, unreachable: 0, missingAge: 0, staleIndex: 0 });
   });
 });

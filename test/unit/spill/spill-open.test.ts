@@ -1,8 +1,11 @@
 import { mkdirSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { SpillTier } from '../../src/spill/tier.js';
-import { enqueueRange, expectCode, openTier, SEED, tempDir } from './spill-support.js';
+import { SpillTier } from '../../../src/spill/tier.js';
+import { SEED } from '../../support/data.mjs';
+import { expectCacheError } from '../../support/expect.js';
+import { enqueueRange, openTier } from '../../support/spill.js';
+import { tempDir } from '../../support/temp.js';
 
 function open(path: string): SpillTier {
   return SpillTier.open({ path, keyHash: 'xxhash', seed: SEED });
@@ -15,14 +18,14 @@ describe('spill tier open faults', () => {
     const dir = tempDir();
     writeFileSync(join(dir, 'plain-file'), 'not a folder');
     const path = join(dir, 'plain-file', 'spill');
-    const err = expectCode(() => open(path), 'ERR_SPILL_OPEN');
+    const err = expectCacheError(() => open(path), 'ERR_SPILL_OPEN');
     expect(err.message).toContain(path);
   });
 
   it('a path that is itself a regular file is ERR_SPILL_OPEN', () => {
     const path = join(tempDir(), 'spill.lmdb');
     writeFileSync(path, 'not a folder');
-    expect(expectCode(() => open(path), 'ERR_SPILL_OPEN').message).toContain(path);
+    expect(expectCacheError(() => open(path), 'ERR_SPILL_OPEN').message).toContain(path);
   });
 
   it('a data file that is not LMDB is ERR_SPILL_OPEN, not a crash', () => {
@@ -30,7 +33,7 @@ describe('spill tier open faults', () => {
       const path = join(tempDir(), 'spill');
       mkdirSync(path);
       writeFileSync(join(path, 'data.mdb'), content);
-      expect(expectCode(() => open(path), 'ERR_SPILL_OPEN').message).toContain(path);
+      expect(expectCacheError(() => open(path), 'ERR_SPILL_OPEN').message).toContain(path);
     }
   });
 
@@ -40,7 +43,7 @@ describe('spill tier open faults', () => {
     enqueueRange(tier, 0, 200);
     await tier.close();
     truncateSync(join(path, 'data.mdb'), 3 * 4096);
-    expect(expectCode(() => open(path), 'ERR_SPILL_OPEN').message).toContain('truncated');
+    expect(expectCacheError(() => open(path), 'ERR_SPILL_OPEN').message).toContain('truncated');
   });
 
   it('a garbage lock file is rebuilt: LMDB keeps no state there', async () => {

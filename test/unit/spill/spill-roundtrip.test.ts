@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { enqueueRange, expectBitExact, key, openTier, tempDir, vector } from './spill-support.js';
+import { key, vector } from '../../support/data.mjs';
+import { expectBitExact } from '../../support/expect.js';
+import { enqueueRange, openTier } from '../../support/spill.js';
+import { tempDir } from '../../support/temp.js';
 
 describe('spill tier round trip', () => {
   it('returns every enqueued vector bit-exact, before and after the write commits', async () => {
@@ -22,7 +25,7 @@ describe('spill tier round trip', () => {
     }
     expect(tier.get(key(50), 'm', Date.now())).toBeUndefined();
     expect(tier.get(key(1), 'other-model', Date.now())).toBeUndefined();
-    expect(tier.verify()).toEqual({ records: 50, corrupt: 0, unreachable: 0, missingAge: 0, staleIndex: 0 });
+    expect(tier.verify()).toEqual({ records: 50, tombstones: 0, corrupt: 0, unreachable: 0, missingAge: 0, staleIndex: 0 });
   });
 
   it('survives close and reopen', async () => {
@@ -94,8 +97,8 @@ describe('spill tier round trip', () => {
     await tier.flush();
     expectBitExact(tier.get(key(1), 'm', Date.now())?.vector, vector(200));
     expect(tier.get(key(2), 'm', Date.now())).toBeUndefined();
-    // The replaced copy left no index entry behind.
-    expect(tier.verify()).toEqual({ records: 1, corrupt: 0, unreachable: 0, missingAge: 0, staleIndex: 0 });
+    // The replaced copy left no index entry behind; the delete left its tombstone.
+    expect(tier.verify()).toEqual({ records: 1, tombstones: 1, corrupt: 0, unreachable: 0, missingAge: 0, staleIndex: 0 });
   });
 
   it('counts hits and misses of this instance', async () => {

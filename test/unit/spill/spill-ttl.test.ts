@@ -1,5 +1,9 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import { enqueueRange, expectBitExact, key, openTier, sleep, tempDir, vector } from './spill-support.js';
+import { key, vector } from '../../support/data.mjs';
+import { expectBitExact } from '../../support/expect.js';
+import { enqueueRange, openTier } from '../../support/spill.js';
+import { tempDir } from '../../support/temp.js';
 
 describe('spill tier TTL on disk', () => {
   it('never returns an expired record, whatever the wall clock says', async () => {
@@ -24,7 +28,7 @@ describe('spill tier TTL on disk', () => {
     expect(tier.get(key(0), 'm', Date.now())).toBeUndefined(); // also asks for a purge
     await tier.flush();
     expect(tier.stats().entries).toBe(10);
-    expect(tier.verify()).toEqual({ records: 10, corrupt: 0, unreachable: 0, missingAge: 0, staleIndex: 0 });
+    expect(tier.verify()).toEqual({ records: 10, tombstones: 0, corrupt: 0, unreachable: 0, missingAge: 0, staleIndex: 0 });
     for (let i = 20; i < 30; i++) expectBitExact(tier.get(key(i), 'm', Date.now())?.vector, vector(i));
   });
 
