@@ -1,7 +1,7 @@
 import { defineConfig } from 'vitest/config';
 
-// `npm test`: unit, property and stress tests. Scale tests (test/scale) have their own config
-// (vitest.scale.config.ts) and run with `npm run test:scale`.
+// `npm test`: unit, integration, property and stress tests. Scale tests (test/scale) have their
+// own config (vitest.scale.config.ts) and run with `npm run test:scale`.
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
