@@ -25,9 +25,7 @@ import {
 } from './layout.js';
 import type { LockTable } from './lock.js';
 import type { ModelRegistry } from './registry.js';
-import type { Eviction } from './eviction.js';
-import type { FreeSlots } from './free-slots.js';
-import type { StoreParts } from './store.js';
+import type { PageOwners, StoreParts } from './types.js';
 
 function nextPow2(n: number): number {
   let p = 1;
@@ -257,9 +255,9 @@ export class Arena {
    * Moves one page from another class to class cls — the one coldForeignPage() picked if any —
    * with every stripe lock held (so no writer is anywhere in the store and no slot is
    * half-claimed). Readers are kept out by the page epoch; the page's entries leave through
-   * `eviction`. Returns false if no page could be taken (or room appeared meanwhile).
+   * `owners` (eviction). Returns false if no page could be taken (or room appeared meanwhile).
    */
-  stealPage(cls: number, eviction: Eviction, free: FreeSlots): boolean {
+  stealPage(cls: number, owners: PageOwners): boolean {
     const target = this.stealTarget;
     this.stealTarget = NONE;
     this.acquireAll();
@@ -286,12 +284,12 @@ export class Arena {
       const oldCls = mem[base + PG_CLASS]! - 1;
       const now = Date.now();
       Atomics.add(mem, base + PG_EPOCH, 1); // odd: readers of this page retry
-      eviction.emptyPage(p, mem, base, this.layout(oldCls), now);
+      owners.emptyPage(p, mem, base, this.layout(oldCls), now);
       mem.fill(0, base + PAGE_HEADER_WORDS, base + PAGE_WORDS);
       this.format(mem, base, cls, this.layout(cls));
       // The old class's free stack may hold slots of this page: drop the stack (its other slots
       // are still FREE and the sweep finds them).
-      free.resetFree(oldCls);
+      owners.resetFree(oldCls);
       Atomics.sub(this.ctl, classAt(oldCls) + C_PAGES, 1);
       Atomics.compareExchange(this.ctl, classAt(oldCls) + C_CUR_PAGE, p, -1);
       Atomics.store(this.ctl, classAt(cls) + C_CUR_PAGE, p);

@@ -25,7 +25,7 @@ import type { Arena } from './arena.js';
 import type { Counters } from './counters.js';
 import type { FreeSlots } from './free-slots.js';
 import type { LockTable } from './lock.js';
-import type { Chains } from './store.js';
+import type { Chains } from './types.js';
 
 /** Receives an evicted live entry before its slot is reused; `vector` is only valid during the call. */
 export type EvictHook = (key: Int32Array, modelId: number, vector: Float32Array, expiresAt: number) => void;

@@ -14,7 +14,7 @@ import {
 } from './layout.js';
 import type { Arena } from './arena.js';
 import type { FreeSlots } from './free-slots.js';
-import type { Chains } from './store.js';
+import type { Chains } from './types.js';
 
 export class Recovery {
   /** Set when this thread took over a dead writer's lock: run fsck() once no lock is held. */

@@ -58,27 +58,12 @@ import { Arena, planStore } from './arena.js';
 import { FreeSlots } from './free-slots.js';
 import { Eviction, type EvictHook } from './eviction.js';
 import { Recovery } from './recovery.js';
+import type { Chains, PageOwners, StoreParts } from './types.js';
+
+export type { StoreParts } from './types.js';
 
 export { planStore };
 export type { EvictHook } from './eviction.js';
-
-/** What a thread needs to attach: the buffers and the sizes fixed at creation. */
-export interface StoreParts {
-  control: SharedArrayBuffer;
-  arenas: SharedArrayBuffer[];
-  buckets: number;
-  maxEntries: number;
-  maxPages: number;
-  lockTimeoutMs: number;
-}
-
-/** The chain edits that eviction and recovery make; the caller holds the chain's stripe lock. */
-export interface Chains {
-  /** Removes e from bucket b's chain if it is there. */
-  unlink(e: number, b: number): boolean;
-  /** Points entry e's chain link at `next`. */
-  setNext(e: number, next: number): void;
-}
 
 const MAX_CHAIN_STEPS = 256;
 /** probe(): copy the vector into a new Float32Array of its own. */
@@ -103,6 +88,7 @@ export class SharedStore implements Chains {
   private readonly free: FreeSlots;
   private readonly eviction: Eviction;
   private readonly recovery: Recovery;
+  private readonly pageOwners: PageOwners;
   /** The vector of the last hit of probe(). */
   private found: Float32Array | undefined;
   /** The order-stamp clock shared by every thread (stamps.ts). */
@@ -157,6 +143,10 @@ export class SharedStore implements Chains {
     this.free = new FreeSlots(arena);
     this.eviction = new Eviction(arena, this.free, this, this.counters, this.bucketMask);
     this.recovery = new Recovery(arena, this.free, this, this.bucketMask);
+    this.pageOwners = {
+      emptyPage: (p, mem, base, L, now) => this.eviction.emptyPage(p, mem, base, L, now),
+      resetFree: (cls) => this.free.resetFree(cls),
+    };
   }
 
   /** Called with each evicted live entry (the spill tier hooks in here). */
@@ -357,7 +347,7 @@ export class SharedStore implements Chains {
       // No room in this class, or a cold page of another class to take: move a page over (all
       // locks, so outside our stripe lock), then try again. Failing to find room is transient
       // (other writers hold the candidates); give up only after many rounds.
-      if (!this.arena.stealPage(cls, this.eviction, this.free) && round >= 100) {
+      if (!this.arena.stealPage(cls, this.pageOwners) && round >= 100) {
         throw new EmbeddingCacheError('ERR_CAPACITY', 'No memory could be found for this vector: every page is in use by entries that are being written. Raise maxBytes.');
       }
     }
