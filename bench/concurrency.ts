@@ -85,7 +85,11 @@ export function threadCounts(max: number): number[] {
 class MainThreadServer {
   private readonly channels = new Map<number, BroadcastChannel>();
 
-  constructor(private readonly cache: EmbeddingCache, private readonly dims: number, private readonly prefix: string) {}
+  constructor(
+    private readonly cache: EmbeddingCache,
+    private readonly dims: number,
+    private readonly prefix: string,
+  ) {}
 
   watch(pool: Piscina): void {
     for (const w of pool.threads) this.subscribe(w.threadId);
@@ -96,7 +100,12 @@ class MainThreadServer {
     if (this.channels.has(threadId)) return;
     const ch = new BroadcastChannel(`${this.prefix}-${threadId}`);
     ch.onmessage = (ev) => {
-      const { id, gets, sets, vecs } = (ev as MessageEvent).data as { id: number; gets: string[]; sets: string[]; vecs: Float32Array };
+      const { id, gets, sets, vecs } = (ev as MessageEvent).data as {
+        id: number;
+        gets: string[];
+        sets: string[];
+        vecs: Float32Array;
+      };
       const d = this.dims;
       const found = new Float32Array(gets.length * d);
       let hits = 0;
@@ -132,7 +141,10 @@ export async function runConcurrency(cfg: RunConfig): Promise<ConcurrencyRow[]> 
   const cores = os.availableParallelism();
   const texts = chunkTexts(0, cfg.keys);
   const packed = packTexts(texts);
-  const cache = await EmbeddingCache.open({ maxBytes: bytesFor(cfg.keys, cfg.dims), expectedEntries: cfg.keys });
+  const cache = await EmbeddingCache.open({
+    maxBytes: bytesFor(cfg.keys, cfg.dims),
+    expectedEntries: cfg.keys,
+  });
   const prefill = new Float32Array(cfg.dims).fill(0.5);
   for (let i = 0; i < cfg.keys; i++) {
     prefill[0] = i;
@@ -152,12 +164,21 @@ export async function runConcurrency(cfg: RunConfig): Promise<ConcurrencyRow[]> 
         minThreads: threads,
         maxThreads: threads,
         idleTimeout: 60_000,
-        workerData: { mode, handle: mode === 'shared' ? cache.handle : undefined, texts: packed, dims: cfg.dims, readRatio: cfg.readRatio, channelPrefix: prefix },
+        workerData: {
+          mode,
+          handle: mode === 'shared' ? cache.handle : undefined,
+          texts: packed,
+          dims: cfg.dims,
+          readRatio: cfg.readRatio,
+          channelPrefix: prefix,
+        },
       });
       server?.watch(pool);
 
       // Warm-up: start every worker (attach, decode texts) and let the JIT see the loop.
-      await Promise.all(Array.from({ length: threads * 4 }, () => pool.run({ seed: seed++, ops: cfg.batch })));
+      await Promise.all(
+        Array.from({ length: threads * 4 }, () => pool.run({ seed: seed++, ops: cfg.batch })),
+      );
 
       const hist = createHistogram();
       let gets = 0;
@@ -165,7 +186,9 @@ export async function runConcurrency(cfg: RunConfig): Promise<ConcurrencyRow[]> 
       let sets = 0;
       let issued = 0;
       let done = 0;
-      const bar = cfg.quiet ? undefined : progress(`${mode} ${threads} thread${threads > 1 ? 's' : ''}`, tasks);
+      const bar = cfg.quiet
+        ? undefined
+        : progress(`${mode} ${threads} thread${threads > 1 ? 's' : ''}`, tasks);
       const lane = async () => {
         while (issued < tasks) {
           issued++;
@@ -223,7 +246,9 @@ export function printConcurrency(rows: ConcurrencyRow[], cfg: RunConfig): void {
       r.efficiency.toFixed(2),
       fmtNs(r.batchP99Ns),
       r.gets === 0 ? '–' : ((100 * r.hits) / r.gets).toFixed(r.hits === r.gets ? 0 : 3),
-      r.mode === 'message' && shared.has(r.threads) ? fmtRatio(shared.get(r.threads)!.opsPerSec / r.opsPerSec) : '',
+      r.mode === 'message' && shared.has(r.threads)
+        ? fmtRatio(shared.get(r.threads)!.opsPerSec / r.opsPerSec)
+        : '',
     ]),
   );
 }
@@ -244,7 +269,9 @@ if (isMain) {
     help: { type: 'boolean' },
   });
   if (boolFlag(flags, 'help')) {
-    console.log('npm run bench:concurrency -- [--threads 16] [--ops 400k] [--dim 768] [--read-ratio 0.5] [--keys 10000] [--batch 256] [--modes shared,message] [--json] [--quick] [--out path]');
+    console.log(
+      'npm run bench:concurrency -- [--threads 16] [--ops 400k] [--dim 768] [--read-ratio 0.5] [--keys 10000] [--batch 256] [--modes shared,message] [--json] [--quick] [--out path]',
+    );
     process.exit(0);
   }
   const quick = boolFlag(flags, 'quick');
@@ -265,12 +292,18 @@ if (isMain) {
     quiet: json,
   };
   const rows = await runConcurrency(cfg);
-  const path = writeResults('concurrency', outPath('concurrency', strFlag(flags, 'out'), quick), { ...cfg, cores: os.availableParallelism(), quick }, rows, [
-    'shared: Piscina workers attach to one cache and call get/set on the shared memory.',
-    'message: one cache in the main thread; each batch is one BroadcastChannel message each way.',
-    'Every key is prefilled: gets hit (hit % < 100 would be reads that met a concurrent write and missed), sets overwrite. Efficiency = speedup ÷ min(threads, cores).',
-    'p99 batch = time of one batch inside its worker (message: includes the round trip).',
-  ]);
+  const path = writeResults(
+    'concurrency',
+    outPath('concurrency', strFlag(flags, 'out'), quick),
+    { ...cfg, cores: os.availableParallelism(), quick },
+    rows,
+    [
+      'shared: Piscina workers attach to one cache and call get/set on the shared memory.',
+      'message: one cache in the main thread; each batch is one BroadcastChannel message each way.',
+      'Every key is prefilled: gets hit (hit % < 100 would be reads that met a concurrent write and missed), sets overwrite. Efficiency = speedup ÷ min(threads, cores).',
+      'p99 batch = time of one batch inside its worker (message: includes the round trip).',
+    ],
+  );
   if (json) {
     // The same document as the results file (machine, config, rows, notes), on stdout alone.
     process.stdout.write(readFileSync(path, 'utf8'));

@@ -37,7 +37,9 @@ for (const s of only) {
 }
 const problem = buildProblem();
 if (problem !== undefined && (only.includes('concurrency') || only.includes('peers'))) {
-  console.error(`${problem}\n(npm run bench builds first; when running this file directly, build it yourself.)`);
+  console.error(
+    `${problem}\n(npm run bench builds first; when running this file directly, build it yourself.)`,
+  );
   process.exit(2);
 }
 
@@ -47,7 +49,9 @@ const failed: string[] = [];
 const started = Date.now();
 for (const suite of only as Suite[]) {
   console.log(`\n━━━ bench:${suite} ━━━`);
-  const r = spawnSync(process.execPath, ['--import', 'tsx', here(`./${suite}.ts`), ...extra], { stdio: 'inherit' });
+  const r = spawnSync(process.execPath, ['--import', 'tsx', here(`./${suite}.ts`), ...extra], {
+    stdio: 'inherit',
+  });
   if (r.status !== 0) failed.push(`${suite} (exit ${r.status ?? r.signal})`);
 }
 if (!boolFlag(flags, 'no-report')) {
@@ -55,5 +59,7 @@ if (!boolFlag(flags, 'no-report')) {
   const r = spawnSync(process.execPath, ['--import', 'tsx', here('./tools/report.ts')], { stdio: 'inherit' });
   if (r.status !== 0) failed.push('report');
 }
-console.log(`\nbench: ${only.length} suites in ${((Date.now() - started) / 1000).toFixed(0)} s${failed.length ? `; FAILED: ${failed.join(', ')}` : ''}`);
+console.log(
+  `\nbench: ${only.length} suites in ${((Date.now() - started) / 1000).toFixed(0)} s${failed.length ? `; FAILED: ${failed.join(', ')}` : ''}`,
+);
 process.exit(failed.length ? 1 : 0);

@@ -85,7 +85,11 @@ const MAX_REPLICAS = 128;
  * `const` or a loop variable of child() would survive its close() and blur the readings.
  */
 
-async function fill(texts: readonly string[], vectors: VectorSource, maxBytes: number): Promise<EmbeddingCache> {
+async function fill(
+  texts: readonly string[],
+  vectors: VectorSource,
+  maxBytes: number,
+): Promise<EmbeddingCache> {
   const cache = await EmbeddingCache.open({ maxBytes, expectedEntries: texts.length });
   for (let i = 0; i < texts.length; i++) cache.set(texts[i]!, vectors.at(i));
   return cache;
@@ -95,7 +99,12 @@ async function dryRun(texts: readonly string[], vectors: VectorSource, maxBytes:
   await (await fill(texts, vectors, maxBytes)).close();
 }
 
-async function fillReplicas(texts: readonly string[], vectors: VectorSource, maxBytes: number, replicas: number): Promise<EmbeddingCache[]> {
+async function fillReplicas(
+  texts: readonly string[],
+  vectors: VectorSource,
+  maxBytes: number,
+  replicas: number,
+): Promise<EmbeddingCache[]> {
   const caches: EmbeddingCache[] = [];
   for (let r = 0; r < replicas; r++) caches.push(await fill(texts, vectors, maxBytes));
   return caches;
@@ -113,7 +122,10 @@ async function child({ entries, dims }: Params): Promise<MemoryRow> {
   const texts = new TextSource(2048).texts(0, entries);
   const vectors = new VectorSource(dims);
   const maxBytes = bytesFor(entries, dims);
-  const replicas = Math.max(1, Math.min(MAX_REPLICAS, Math.ceil(REPLICA_TARGET / (entries * (vectorBytes(dims) + 64)))));
+  const replicas = Math.max(
+    1,
+    Math.min(MAX_REPLICAS, Math.ceil(REPLICA_TARGET / (entries * (vectorBytes(dims) + 64)))),
+  );
 
   await dryRun(texts, vectors, maxBytes);
   const m0 = await settledMemory();
@@ -164,7 +176,9 @@ if (params !== undefined) {
     help: { type: 'boolean' },
   });
   if (boolFlag(flags, 'help')) {
-    console.log('npm run bench:memory -- [--entries 1000,10000,100000] [--dims 384,768,1536] [--quick] [--out path]');
+    console.log(
+      'npm run bench:memory -- [--entries 1000,10000,100000] [--dims 384,768,1536] [--quick] [--out path]',
+    );
     process.exit(0);
   }
   const quick = boolFlag(flags, 'quick');
@@ -180,7 +194,22 @@ if (params !== undefined) {
   }
   printTable(
     'stats().memoryBytes vs measured RSS growth (fresh process per row)',
-    ['entries', 'dims', 'caches', 'memoryBytes', 'ΔRSS', 'ΔJS heap', 'measured', 'error', 'error vs ΔRSS', 'released', 'error vs released', 'ΔJS live', 'B/entry', '× floats'],
+    [
+      'entries',
+      'dims',
+      'caches',
+      'memoryBytes',
+      'ΔRSS',
+      'ΔJS heap',
+      'measured',
+      'error',
+      'error vs ΔRSS',
+      'released',
+      'error vs released',
+      'ΔJS live',
+      'B/entry',
+      '× floats',
+    ],
     rows.map((r) => [
       fmtCount(r.entries),
       String(r.dims),
@@ -198,10 +227,16 @@ if (params !== undefined) {
       r.overhead.toFixed(3),
     ]),
   );
-  const path = writeResults('memory', outPath('memory', strFlag(flags, 'out'), quick), { entries: entriesList, dims: dimsList, quick }, rows, [
-    'Each row runs in a fresh Node process with --expose-gc, after a dry run of the same size; readings follow a full GC and wait for RSS to settle.',
-    `Small rows measure several identical caches at once (column "caches", up to ~${REPLICA_TARGET / 1024 ** 2} MiB in all) so RSS noise of a few MiB does not swamp them.`,
-    'error % = (Σ memoryBytes − measured) / measured, measured = ΔRSS − ΔheapTotal; the raw error vs ΔRSS is recorded too.',
-  ]);
+  const path = writeResults(
+    'memory',
+    outPath('memory', strFlag(flags, 'out'), quick),
+    { entries: entriesList, dims: dimsList, quick },
+    rows,
+    [
+      'Each row runs in a fresh Node process with --expose-gc, after a dry run of the same size; readings follow a full GC and wait for RSS to settle.',
+      `Small rows measure several identical caches at once (column "caches", up to ~${REPLICA_TARGET / 1024 ** 2} MiB in all) so RSS noise of a few MiB does not swamp them.`,
+      'error % = (Σ memoryBytes − measured) / measured, measured = ΔRSS − ΔheapTotal; the raw error vs ΔRSS is recorded too.',
+    ],
+  );
   console.log(`\nwrote ${path}`);
 }

@@ -55,7 +55,9 @@ const flags = parseFlags({
   help: { type: 'boolean' },
 });
 if (boolFlag(flags, 'help')) {
-  console.log('npm run bench:ops -- [--dims 128,384,768,1536] [--keys 4096] [--time 2 (max s per case)] [--quick] [--out path]');
+  console.log(
+    'npm run bench:ops -- [--dims 128,384,768,1536] [--keys 4096] [--time 2 (max s per case)] [--quick] [--out path]',
+  );
   process.exit(0);
 }
 const quick = boolFlag(flags, 'quick');
@@ -81,7 +83,11 @@ async function benchDims(dims: number): Promise<void> {
 
   const cache = await EmbeddingCache.open({ maxBytes: bytesFor(keys, dims), expectedEntries: keys });
   const half = keys >> 1;
-  const evicting = await EmbeddingCache.open({ maxBytes: bytesFor(keys, dims), maxEntries: half, expectedEntries: half });
+  const evicting = await EmbeddingCache.open({
+    maxBytes: bytesFor(keys, dims),
+    maxEntries: half,
+    expectedEntries: half,
+  });
   for (let i = 0; i < keys; i++) cache.set(texts[i]!, vectors[i]!);
   let unexpected = 0;
 
@@ -134,13 +140,24 @@ async function benchDims(dims: number): Promise<void> {
     complete(),
   );
 
-  if (unexpected > 0) throw new Error(`${dims}-d: ${unexpected} gets gave the wrong outcome (hit expected to hit, miss to miss)`);
+  if (unexpected > 0)
+    throw new Error(
+      `${dims}-d: ${unexpected} gets gave the wrong outcome (hit expected to hit, miss to miss)`,
+    );
   const st = cache.stats();
   if (st.entries !== keys) throw new Error(`${dims}-d: cache holds ${st.entries} entries, expected ${keys}`);
 
   for (const r of summary.results) {
     const batch = r.name.includes('Many') ? BATCH : 1;
-    rows.push({ dims, case: r.name, batch, opsPerSec: r.ops, keysPerSec: r.ops * batch, marginPct: r.margin, samples: r.samples });
+    rows.push({
+      dims,
+      case: r.name,
+      batch,
+      opsPerSec: r.ops,
+      keysPerSec: r.ops * batch,
+      marginPct: r.margin,
+      samples: r.samples,
+    });
   }
   await cache.close();
   await evicting.close();
@@ -151,11 +168,23 @@ for (const d of dimsList) await benchDims(d);
 printTable(
   `embedcache ops/s, 1 thread (${keys} keys of 200 B – 2 KB text)`,
   ['dims', 'case', 'calls/s', 'keys/s', '± %'],
-  rows.map((r) => [String(r.dims), r.case, fmtOps(r.opsPerSec), fmtOps(r.keysPerSec), r.marginPct.toFixed(2)]),
+  rows.map((r) => [
+    String(r.dims),
+    r.case,
+    fmtOps(r.opsPerSec),
+    fmtOps(r.keysPerSec),
+    r.marginPct.toFixed(2),
+  ]),
 );
-const path = writeResults('ops', outPath('ops', out, quick), { dims: dimsList, keys, batch: BATCH, maxTimeS: maxTime, quick, textBytes: '200-2048' }, rows, [
-  'benny (benchmark.js) ops/s in one thread; margin is the relative margin of error at 95 %.',
-  `getMany/setMany move ${BATCH} keys per call: keys/s = calls/s × ${BATCH}.`,
-  'set (evicting): a cache bounded to half the key pool, fed the pool round-robin, so each set inserts and evicts.',
-]);
+const path = writeResults(
+  'ops',
+  outPath('ops', out, quick),
+  { dims: dimsList, keys, batch: BATCH, maxTimeS: maxTime, quick, textBytes: '200-2048' },
+  rows,
+  [
+    'benny (benchmark.js) ops/s in one thread; margin is the relative margin of error at 95 %.',
+    `getMany/setMany move ${BATCH} keys per call: keys/s = calls/s × ${BATCH}.`,
+    'set (evicting): a cache bounded to half the key pool, fed the pool round-robin, so each set inserts and evicts.',
+  ],
+);
 console.log(`\nwrote ${path} (checksum ${sink})`);

@@ -121,7 +121,10 @@ async function memoryChild(p: MemoryParams): Promise<PeerMemoryRow> {
   if (p.kind === 'redis') await peer.client!.call('FLUSHALL');
   // Warm the code paths on a few keys that are then overwritten by the real run.
   const warmTexts = Array.from({ length: BATCH }, (_, i) => textOfSize(i, p.textBytes));
-  await peer.setMany(warmTexts, warmTexts.map((_, i) => vectors.copyOf(i)));
+  await peer.setMany(
+    warmTexts,
+    warmTexts.map((_, i) => vectors.copyOf(i)),
+  );
   const redisBefore = p.kind === 'redis' ? await peer.usedMemory!() : 0;
   const rss0 = (await settledMemory()).rss;
   const batchVecs: Float32Array[] = Array.from({ length: BATCH }, () => new Float32Array(p.dims));
@@ -148,7 +151,15 @@ async function memoryChild(p: MemoryParams): Promise<PeerMemoryRow> {
   const reportedPerEntry = peer.cache ? peer.cache.stats().memoryBytes / p.entries : undefined;
   await peer.close();
   if (dir) rmSync(dir, { recursive: true, force: true });
-  return { peer: p.kind, label: PEER_LABELS[p.kind], entries: p.entries, bytesPerEntry: bytes / p.entries, measuredAs, rssPerEntry: rssGrowth / p.entries, reportedPerEntry };
+  return {
+    peer: p.kind,
+    label: PEER_LABELS[p.kind],
+    entries: p.entries,
+    bytesPerEntry: bytes / p.entries,
+    measuredAs,
+    rssPerEntry: rssGrowth / p.entries,
+    reportedPerEntry,
+  };
 }
 
 // ── Single thread, interleaved rounds ───────────────────────────────────────────────────────
@@ -164,7 +175,13 @@ interface Contender {
   cursor: number;
 }
 
-async function timeCase(c: Contender, name: CaseName, batches: string[][], vecs: Float32Array[][], ms: number): Promise<number> {
+async function timeCase(
+  c: Contender,
+  name: CaseName,
+  batches: string[][],
+  vecs: Float32Array[][],
+  ms: number,
+): Promise<number> {
   const limit = process.hrtime.bigint() + BigInt(Math.round(ms * 1e6));
   const t0 = process.hrtime.bigint();
   let now = t0;
@@ -176,7 +193,10 @@ async function timeCase(c: Contender, name: CaseName, batches: string[][], vecs:
       const q = name === 'get hit' ? ts : ts.map(fresh);
       const r = c.main.getMany(q);
       const hits = typeof r === 'number' ? r : await r;
-      if (hits !== ts.length) throw new Error(`${c.kind}: ${ts.length - hits} of ${ts.length} gets missed (every key was inserted)`);
+      if (hits !== ts.length)
+        throw new Error(
+          `${c.kind}: ${ts.length - hits} of ${ts.length} gets missed (every key was inserted)`,
+        );
     } else {
       const target = name === 'set (overwrite)' ? c.main : c.evicting!;
       const r = target.setMany(ts, vecs[b]!);
@@ -236,7 +256,12 @@ function waitFor(w: Worker, type: string): Promise<Record<string, unknown>> {
   });
 }
 
-async function runThreads(target: ThreadTarget, threads: number, rounds: number, ms: number): Promise<PeerThreadRow[]> {
+async function runThreads(
+  target: ThreadTarget,
+  threads: number,
+  rounds: number,
+  ms: number,
+): Promise<PeerThreadRow[]> {
   const url = new URL('./workers/peer-worker.mjs', import.meta.url);
   const workers: Worker[] = [];
   for (let t = 0; t < threads; t++) {
@@ -257,9 +282,17 @@ async function runThreads(target: ThreadTarget, threads: number, rounds: number,
         }),
       );
       // Round 0 warms up. Total rate = sum of each thread's rate over its own window.
-      if (r > 0) perRound.push(results.reduce((s, x) => s + (x.keys as number) / ((x.ns as number) / 1e9), 0));
+      if (r > 0)
+        perRound.push(results.reduce((s, x) => s + (x.keys as number) / ((x.ns as number) / 1e9), 0));
     }
-    rows.push({ peer: target.kind, label: target.label, threads, op, keysPerSec: median(perRound), rounds: perRound });
+    rows.push({
+      peer: target.kind,
+      label: target.label,
+      threads,
+      op,
+      keysPerSec: median(perRound),
+      rounds: perRound,
+    });
   }
   for (const w of workers) {
     const closed = waitFor(w, 'closed');
@@ -271,7 +304,12 @@ async function runThreads(target: ThreadTarget, threads: number, rounds: number,
 }
 
 /** The Map / lru-cache design for threads: one lru-cache in this thread, asked by message. */
-function lruMessageServer(texts: string[], vectors: Float32Array[], dims: number, prefix: string): { onWorker: (w: Worker) => void; close: () => void } {
+function lruMessageServer(
+  texts: string[],
+  vectors: Float32Array[],
+  dims: number,
+  prefix: string,
+): { onWorker: (w: Worker) => void; close: () => void } {
   const lru = new LRUCache<string, Float32Array>({ max: texts.length });
   texts.forEach((t, i) => lru.set(t, vectors[i]!.slice()));
   const channels: BroadcastChannel[] = [];
@@ -279,7 +317,12 @@ function lruMessageServer(texts: string[], vectors: Float32Array[], dims: number
     onWorker(w) {
       const ch = new BroadcastChannel(`${prefix}-${w.threadId}`);
       ch.onmessage = (ev) => {
-        const m = (ev as MessageEvent).data as { id: number; op: 'get' | 'set'; texts: string[]; vecs?: Float32Array };
+        const m = (ev as MessageEvent).data as {
+          id: number;
+          op: 'get' | 'set';
+          texts: string[];
+          vecs?: Float32Array;
+        };
         if (m.op === 'get') {
           const out = new Float32Array(m.texts.length * dims);
           let hits = 0;
@@ -289,7 +332,8 @@ function lruMessageServer(texts: string[], vectors: Float32Array[], dims: number
           }
           ch.postMessage({ id: m.id, hits, out: out.subarray(0, hits * dims) });
         } else {
-          for (let i = 0; i < m.texts.length; i++) lru.set(m.texts[i]!, m.vecs!.slice(i * dims, (i + 1) * dims));
+          for (let i = 0; i < m.texts.length; i++)
+            lru.set(m.texts[i]!, m.vecs!.slice(i * dims, (i + 1) * dims));
           ch.postMessage({ id: m.id });
         }
       };
@@ -319,7 +363,9 @@ async function main(): Promise<void> {
     help: { type: 'boolean' },
   });
   if (boolFlag(flags, 'help')) {
-    console.log('npm run bench:peers -- [--peers embedcache,lru-text,...] [--keys 4096] [--dims 768] [--text-bytes 1024] [--rounds 5] [--time 300] [--entries 20000] [--threads 2] [--quick] [--out path]');
+    console.log(
+      'npm run bench:peers -- [--peers embedcache,lru-text,...] [--keys 4096] [--dims 768] [--text-bytes 1024] [--rounds 5] [--time 300] [--entries 20000] [--threads 2] [--quick] [--out path]',
+    );
     process.exit(0);
   }
   const quick = boolFlag(flags, 'quick');
@@ -346,7 +392,9 @@ async function main(): Promise<void> {
     const r = await startRedis();
     if (r.ok) {
       redis = r.server;
-      notes.push(`Redis ${r.server.version} on 127.0.0.1:${r.server.port}, no persistence, pipelined batches of ${BATCH}.`);
+      notes.push(
+        `Redis ${r.server.version} on 127.0.0.1:${r.server.port}, no persistence, pipelined batches of ${BATCH}.`,
+      );
     } else {
       skipped.redis = r.reason;
       kinds.splice(kinds.indexOf('redis'), 1);
@@ -374,7 +422,14 @@ async function main(): Promise<void> {
     const contenders: Contender[] = [];
     for (const kind of kinds) {
       const open = (capacity: number) =>
-        createPeer(kind, { dims, capacity, EmbeddingCache, maxBytes: bytesFor(keys, dims), path: kind === 'lmdb' ? tmp() : undefined, port: redis?.port });
+        createPeer(kind, {
+          dims,
+          capacity,
+          EmbeddingCache,
+          maxBytes: bytesFor(keys, dims),
+          path: kind === 'lmdb' ? tmp() : undefined,
+          port: redis?.port,
+        });
       const main = await open(keys);
       if (kind === 'redis') await main.client!.call('FLUSHALL');
       for (let b = 0; b < batches.length; b++) await main.setMany(batches[b]!, batchVecs[b]!);
@@ -383,7 +438,9 @@ async function main(): Promise<void> {
     }
     const samples = new Map<string, number[]>();
     const freshOnly: number[] = [];
-    console.log(`peers: ${kinds.join(', ')} — ${dims}-d, ${keys} keys of ~${Math.round(meanBytes(texts))} B text, ${rounds} rounds × ${ms} ms per case`);
+    console.log(
+      `peers: ${kinds.join(', ')} — ${dims}-d, ${keys} keys of ~${Math.round(meanBytes(texts))} B text, ${rounds} rounds × ${ms} ms per case`,
+    );
     for (let r = 0; r <= rounds; r++) {
       process.stderr.write(r === 0 ? '  warm-up round\n' : `  round ${r}/${rounds}\n`);
       for (const name of CASES) {
@@ -408,17 +465,35 @@ async function main(): Promise<void> {
     for (const kind of kinds) {
       for (const name of CASES) {
         const s = samples.get(`${kind}|${name}`);
-        if (s) caseRows.push({ peer: kind, label: PEER_LABELS[kind], case: name, keysPerSec: median(s), rounds: s });
+        if (s)
+          caseRows.push({
+            peer: kind,
+            label: PEER_LABELS[kind],
+            case: name,
+            keysPerSec: median(s),
+            rounds: s,
+          });
       }
     }
-    notes.push(`Building fresh text copies alone runs at ${fmtOps(median(freshOnly))} keys/s (median); that cost is inside every "get hit, fresh text" figure.`);
+    notes.push(
+      `Building fresh text copies alone runs at ${fmtOps(median(freshOnly))} keys/s (median); that cost is inside every "get hit, fresh text" figure.`,
+    );
 
     // ── Bytes per entry ──
     const memRows: PeerMemoryRow[] = [];
     const self = fileURLToPath(import.meta.url);
     for (const kind of kinds) {
       process.stderr.write(`  bytes per entry: ${PEER_LABELS[kind]} (${entries} entries)\n`);
-      memRows.push(await runChild<MemoryParams, PeerMemoryRow>(self, { mode: 'memory', kind, entries, dims, textBytes, port: redis?.port }));
+      memRows.push(
+        await runChild<MemoryParams, PeerMemoryRow>(self, {
+          mode: 'memory',
+          kind,
+          entries,
+          dims,
+          textBytes,
+          port: redis?.port,
+        }),
+      );
     }
 
     // ── Threads ──
@@ -431,14 +506,28 @@ async function main(): Promise<void> {
         const packed: PackedTexts = packTexts(texts);
         const base = { dims, batch: BATCH, texts: packed };
         const targets: ThreadTarget[] = [];
-        const ec = await EmbeddingCache.open({ maxBytes: bytesFor(keys, dims), maxEntries: keys, expectedEntries: keys });
+        const ec = await EmbeddingCache.open({
+          maxBytes: bytesFor(keys, dims),
+          maxEntries: keys,
+          expectedEntries: keys,
+        });
         ec.setMany(texts, vectors);
-        targets.push({ kind: 'embedcache', label: 'embedcache (shared memory)', workerData: { ...base, kind: 'embedcache', handle: ec.handle }, close: () => ec.close() });
+        targets.push({
+          kind: 'embedcache',
+          label: 'embedcache (shared memory)',
+          workerData: { ...base, kind: 'embedcache', handle: ec.handle },
+          close: () => ec.close(),
+        });
         if (kinds.includes('lmdb')) {
           const path = tmp();
           const seed = await createPeer('lmdb', { dims, capacity: keys, path });
           for (let b = 0; b < batches.length; b++) await seed.setMany(batches[b]!, batchVecs[b]!);
-          targets.push({ kind: 'lmdb', label: 'lmdb (one env, every thread)', workerData: { ...base, kind: 'lmdb', path }, close: () => seed.close() });
+          targets.push({
+            kind: 'lmdb',
+            label: 'lmdb (one env, every thread)',
+            workerData: { ...base, kind: 'lmdb', path },
+            close: () => seed.close(),
+          });
         }
         if (redis) {
           const c = await RespClient.connect(redis.port);
@@ -447,7 +536,11 @@ async function main(): Promise<void> {
           const seed = await createPeer('redis', { dims, capacity: keys, port: redis.port });
           for (let b = 0; b < batches.length; b++) await seed.setMany(batches[b]!, batchVecs[b]!);
           await seed.close();
-          targets.push({ kind: 'redis', label: 'Redis (a connection per thread)', workerData: { ...base, kind: 'redis', port: redis.port } });
+          targets.push({
+            kind: 'redis',
+            label: 'Redis (a connection per thread)',
+            workerData: { ...base, kind: 'redis', port: redis.port },
+          });
         }
         const prefix = `embedcache-peers-${process.pid}`;
         const server = lruMessageServer(texts, vectors, dims, prefix);
@@ -468,7 +561,14 @@ async function main(): Promise<void> {
       }
     }
 
-    report(caseRows, memRows, threadRows, { kinds, keys, dims, textBytes, rounds, ms, entries, threads, quick, skipped }, notes, strFlag(flags, 'out'));
+    report(
+      caseRows,
+      memRows,
+      threadRows,
+      { kinds, keys, dims, textBytes, rounds, ms, entries, threads, quick, skipped },
+      notes,
+      strFlag(flags, 'out'),
+    );
   } finally {
     await redis?.stop();
     for (const d of lmdbDirs) rmSync(d, { recursive: true, force: true });
@@ -483,7 +583,8 @@ function report(
   notes: string[],
   out: string | undefined,
 ): void {
-  const rate = (peer: string, name: string) => caseRows.find((r) => r.peer === peer && r.case === name)?.keysPerSec ?? Number.NaN;
+  const rate = (peer: string, name: string) =>
+    caseRows.find((r) => r.peer === peer && r.case === name)?.keysPerSec ?? Number.NaN;
   const peers = [...new Set(caseRows.map((r) => r.peer))];
   console.log(`\n${machineLine(machineInfo())}`);
   printTable(
@@ -509,14 +610,25 @@ function report(
       ]),
   );
   const ecMem = memRows.find((r) => r.peer === 'embedcache');
-  console.log(`embedcache bytes/entry: ${Math.round(bpe('embedcache'))} (${ecMem?.measuredAs ?? ''}); stats().memoryBytes / entries: ${Math.round(ecMem?.reportedPerEntry ?? Number.NaN)}`);
+  console.log(
+    `embedcache bytes/entry: ${Math.round(bpe('embedcache'))} (${ecMem?.measuredAs ?? ''}); stats().memoryBytes / entries: ${Math.round(ecMem?.reportedPerEntry ?? Number.NaN)}`,
+  );
   if (threadRows.length > 0) {
-    const tr = (peer: string, t: number, op: string) => threadRows.find((r) => r.peer === peer && r.threads === t && r.op === op)?.keysPerSec ?? Number.NaN;
+    const tr = (peer: string, t: number, op: string) =>
+      threadRows.find((r) => r.peer === peer && r.threads === t && r.op === op)?.keysPerSec ?? Number.NaN;
     const counts = [...new Set(threadRows.map((r) => r.threads))];
     const maxT = Math.max(...counts);
     printTable(
       `worker threads (keys/s, median of rounds): 1 and ${maxT} threads`,
-      ['design', 'get ×1', `get ×${maxT}`, 'get scaling', 'set ×1', `set ×${maxT}`, `embedcache ÷ it, get ×${maxT}`],
+      [
+        'design',
+        'get ×1',
+        `get ×${maxT}`,
+        'get scaling',
+        'set ×1',
+        `set ×${maxT}`,
+        `embedcache ÷ it, get ×${maxT}`,
+      ],
       [...new Set(threadRows.map((r) => r.peer))].map((p) => [
         threadRows.find((r) => r.peer === p)!.label,
         fmtOps(tr(p, 1, 'get')),

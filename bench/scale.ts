@@ -18,7 +18,12 @@
  *   cache keeps no JS object per entry, so pauses should not grow with the entry count.
  */
 import { fileURLToPath } from 'node:url';
-import { constants as perfConstants, createHistogram, performance, PerformanceObserver } from 'node:perf_hooks';
+import {
+  constants as perfConstants,
+  createHistogram,
+  performance,
+  PerformanceObserver,
+} from 'node:perf_hooks';
 import { EmbeddingCache } from '../src/index.js';
 import { boolFlag, intFlag, listFlag, parseFlags, strFlag } from './lib/args.js';
 import { childParams, collect, runChild, serveChild, tick } from './lib/child.js';
@@ -134,12 +139,15 @@ async function child({ entries, dims, sample }: Params): Promise<ScaleRow> {
   await tick();
   const insertTo = performance.now();
   const st0 = cache.stats();
-  if (st0.entries !== entries) throw new Error(`expected ${entries} entries after the inserts, the cache holds ${st0.entries}`);
+  if (st0.entries !== entries)
+    throw new Error(`expected ${entries} entries after the inserts, the cache holds ${st0.entries}`);
 
   // ── Get latency over a spread-out sample ──
   const n = Math.min(sample, entries);
   const pick = (k: number, salt: number) => Math.floor(((k + 0.5) * entries) / n + salt) % entries;
-  const warmTexts = Array.from({ length: Math.min(WARM_GETS, n) }, (_, k) => texts.text(pick(k, 0.25 * entries / n)));
+  const warmTexts = Array.from({ length: Math.min(WARM_GETS, n) }, (_, k) =>
+    texts.text(pick(k, (0.25 * entries) / n)),
+  );
   const sampleTexts = Array.from({ length: n }, (_, k) => texts.text(pick(k, 0)));
   const hist = createHistogram();
   let misses = 0;
@@ -158,7 +166,8 @@ async function child({ entries, dims, sample }: Params): Promise<ScaleRow> {
   gbar.stop();
   await tick();
   const getTo = performance.now();
-  if (misses > 0) throw new Error(`${misses} gets of inserted keys missed (the cache must hold every entry here)`);
+  if (misses > 0)
+    throw new Error(`${misses} gets of inserted keys missed (the cache must hold every entry here)`);
 
   const st = cache.stats();
   const rssBytes = process.memoryUsage().rss;
@@ -208,12 +217,18 @@ if (params !== undefined) {
     help: { type: 'boolean' },
   });
   if (boolFlag(flags, 'help')) {
-    console.log('npm run bench:scale -- [--max 1000000 | --sizes 10k,100k,1M] [--dims 768] [--sample 20000] [--quick] [--out path]');
+    console.log(
+      'npm run bench:scale -- [--max 1000000 | --sizes 10k,100k,1M] [--dims 768] [--sample 20000] [--quick] [--out path]',
+    );
     process.exit(0);
   }
   const quick = boolFlag(flags, 'quick');
   const max = intFlag(flags, 'max', quick ? 100_000 : 100_000, 1_000);
-  const sizes = listFlag(flags, 'sizes', [10_000, 100_000, 1_000_000].filter((s) => s <= max));
+  const sizes = listFlag(
+    flags,
+    'sizes',
+    [10_000, 100_000, 1_000_000].filter((s) => s <= max),
+  );
   const dims = intFlag(flags, 'dims', 768, 1, 65_000);
   const sample = intFlag(flags, 'sample', quick ? 5_000 : 20_000, 100);
   const self = fileURLToPath(import.meta.url);
@@ -227,7 +242,18 @@ if (params !== undefined) {
   const first = rows[0];
   printTable(
     `embedcache at scale, ${dims}-d, 1 thread (fresh process per size)`,
-    ['entries', 'insert', 'inserts/s', 'get p50', 'get p99', 'p99 ÷ first', 'B/entry', '× floats', 'GC total', 'GC max'],
+    [
+      'entries',
+      'insert',
+      'inserts/s',
+      'get p50',
+      'get p99',
+      'p99 ÷ first',
+      'B/entry',
+      '× floats',
+      'GC total',
+      'GC max',
+    ],
     rows.map((r) => [
       fmtCount(r.entries),
       `${(r.insertMs / 1000).toFixed(2)} s`,
@@ -241,10 +267,16 @@ if (params !== undefined) {
       `${r.gcMaxMs.toFixed(2)} ms`,
     ]),
   );
-  const path = writeResults('scale', outPath('scale', strFlag(flags, 'out'), quick), { sizes, dims, sample, quick, textBytes: '≈1.1 KB (200 B – 2 KB body + unique header)' }, rows, [
-    'Each size runs in a fresh Node process; only set() calls are inside the insert clock.',
-    'Get latency: one hrtime.bigint() pair per get into perf_hooks.createHistogram(); includes the clock read overhead, equal at every size.',
-    'GC: PerformanceObserver("gc") pauses during the insert and get phases (the harness builds texts there too, in small batches); setup pauses are recorded apart.',
-  ]);
+  const path = writeResults(
+    'scale',
+    outPath('scale', strFlag(flags, 'out'), quick),
+    { sizes, dims, sample, quick, textBytes: '≈1.1 KB (200 B – 2 KB body + unique header)' },
+    rows,
+    [
+      'Each size runs in a fresh Node process; only set() calls are inside the insert clock.',
+      'Get latency: one hrtime.bigint() pair per get into perf_hooks.createHistogram(); includes the clock read overhead, equal at every size.',
+      'GC: PerformanceObserver("gc") pauses during the insert and get phases (the harness builds texts there too, in small batches); setup pauses are recorded apart.',
+    ],
+  );
   console.log(`\nwrote ${path}`);
 }

@@ -49,12 +49,16 @@ async function fill(spill: SpillTier, from: number, to: number): Promise<number>
 
 const dir = mkdtempSync(join(tmpdir(), 'embedcache-spill-bench-'));
 try {
-  console.log(`spill micro-bench: ${machineLine(machineInfo())}, load ${loadavg()[0]!.toFixed(2)}, ${DIMS}-d`);
+  console.log(
+    `spill micro-bench: ${machineLine(machineInfo())}, load ${loadavg()[0]!.toFixed(2)}, ${DIMS}-d`,
+  );
   let spill = SpillTier.open({ path: dir, keyHash: 'xxhash', seed: SEED, maxBytes: 64 * 1024 ** 3 });
 
   // Write throughput.
   const writeMs = await fill(spill, 0, WRITE_N);
-  console.log(`write   enqueue+flush ${fmtInt(WRITE_N)} records: ${writeMs.toFixed(0)} ms → ${fmtInt(WRITE_N / (writeMs / 1000))} entries/s`);
+  console.log(
+    `write   enqueue+flush ${fmtInt(WRITE_N)} records: ${writeMs.toFixed(0)} ms → ${fmtInt(WRITE_N / (writeMs / 1000))} entries/s`,
+  );
 
   // Warm single-thread reads over random keys: get() (a fresh array per hit) and peek() + one
   // copy into a preallocated slot (what a promotion into the memory tier does).
@@ -64,12 +68,15 @@ try {
   const now = Date.now();
   const readers: [string, (k: Uint8Array) => number][] = [
     ['get ', (k) => spill.get(k, 'bench', now)?.vector[0] ?? 0],
-    ['peek', (k) => {
-      const hit = spill.peek(k, 'bench', now);
-      if (hit === undefined) return 0;
-      slot.set(hit.vector);
-      return slot[0]!;
-    }],
+    [
+      'peek',
+      (k) => {
+        const hit = spill.peek(k, 'bench', now);
+        if (hit === undefined) return 0;
+        slot.set(hit.vector);
+        return slot[0]!;
+      },
+    ],
     ['miss', (k) => (spill.get(k, 'bench', now) === undefined ? 0 : 1)],
   ];
   const missKeys = Array.from({ length: 4096 }, (_, i) => key(WRITE_N + 1_000_000 + i));
@@ -84,8 +91,15 @@ try {
       ops += 4096;
       elapsed = performance.now() - g0;
     }
-    const label = name === 'get ' ? 'fresh Float32Array per hit' : name === 'peek' ? 'reused buffer + copy into a slot (promote)' : 'key not on disk (two lookups)';
-    console.log(`${name}    warm, 1 thread, ${label}: ${fmtInt(ops / (elapsed / 1000))} ops/s (${((elapsed * 1000) / ops).toFixed(2)} µs/op)${Number.isNaN(sink) ? '!' : ''}`);
+    const label =
+      name === 'get '
+        ? 'fresh Float32Array per hit'
+        : name === 'peek'
+          ? 'reused buffer + copy into a slot (promote)'
+          : 'key not on disk (two lookups)';
+    console.log(
+      `${name}    warm, 1 thread, ${label}: ${fmtInt(ops / (elapsed / 1000))} ops/s (${((elapsed * 1000) / ops).toFixed(2)} µs/op)${Number.isNaN(sink) ? '!' : ''}`,
+    );
   }
 
   // Grow to 100k, close, reopen, first get.

@@ -136,7 +136,13 @@ async function promote(p: Extract<Params, { kind: 'promote' }>): Promise<Promote
     const t1 = performance.now();
     await cache.flush(); // with persist: false, the re-spilled evictions; not timed above
     const after = cache.stats().spill!;
-    if (r > 0) runs.push({ ops: texts.length, ms: t1 - t0, diskHits: after.hits - before.hits, spillWrites: after.writes - before.writes });
+    if (r > 0)
+      runs.push({
+        ops: texts.length,
+        ms: t1 - t0,
+        diskHits: after.hits - before.hits,
+        spillWrites: after.writes - before.writes,
+      });
   }
   await cache.close();
   return { runs, wrong };
@@ -154,7 +160,9 @@ async function main(): Promise<void> {
   const gets = Number(values.gets);
   const perRun = Number(values.promote);
   if (!(entries > 0 && gets > 0 && perRun > 0 && perRun * 4 <= entries)) {
-    throw new RangeError('--entries, --gets and --promote must be positive, with 4 × --promote <= --entries.');
+    throw new RangeError(
+      '--entries, --gets and --promote must be positive, with 4 × --promote <= --entries.',
+    );
   }
   const m = machineInfo();
   console.log(`spill-restart: ${machineLine(m)}, ${DIMS}-d, ${fmtInt(entries)} entries`);
@@ -187,11 +195,24 @@ async function main(): Promise<void> {
     // 3. Promotion throughput, one fresh process per mode.
     let wrong = r.wrong;
     for (const persist of [true, false]) {
-      const p = await runChild<Params, PromoteReport>(self, { kind: 'promote', path, entries, perRun, persist });
+      const p = await runChild<Params, PromoteReport>(self, {
+        kind: 'promote',
+        path,
+        entries,
+        perRun,
+        persist,
+      });
       wrong += p.wrong;
       const rates = p.runs.map((run) => run.ops / (run.ms / 1000));
-      const runs = p.runs.map((run, i) => `${fmtInt(rates[i]!)} (${fmtInt(run.diskHits)} disk hits, ${fmtInt(run.spillWrites)} re-spilled)`).join(', ');
-      console.log(`promote  persist: ${String(persist).padEnd(5)} 1 thread, maxEntries 1024, keys only on disk: median ${fmtInt(median(rates))} ops/s (${(1e6 / median(rates)).toFixed(2)} µs/op); runs: ${runs}`);
+      const runs = p.runs
+        .map(
+          (run, i) =>
+            `${fmtInt(rates[i]!)} (${fmtInt(run.diskHits)} disk hits, ${fmtInt(run.spillWrites)} re-spilled)`,
+        )
+        .join(', ');
+      console.log(
+        `promote  persist: ${String(persist).padEnd(5)} 1 thread, maxEntries 1024, keys only on disk: median ${fmtInt(median(rates))} ops/s (${(1e6 / median(rates)).toFixed(2)} µs/op); runs: ${runs}`,
+      );
     }
     if (wrong !== 0) {
       console.log(`ERROR: ${wrong} reads returned a wrong or missing vector`);
@@ -206,5 +227,7 @@ const params = childParams<Params>();
 if (params === undefined) {
   await main();
 } else {
-  await serveChild<Params, RestartReport | PromoteReport>(params, (p) => (p.kind === 'restart' ? restart(p) : promote(p)));
+  await serveChild<Params, RestartReport | PromoteReport>(params, (p) =>
+    p.kind === 'restart' ? restart(p) : promote(p),
+  );
 }

@@ -39,7 +39,9 @@ const cache = await EmbeddingCache.open({ maxBytes: 64 * 1024 ** 2 });
 const inner = new LetterEmbeddings();
 const embeddings = new CachedEmbeddings({ cache, embeddings: inner, model: 'letters-26' });
 
-const docs = ['zebras and zoos', 'apples and bananas', 'zebras and zoos'].map((pageContent) => new Document({ pageContent }));
+const docs = ['zebras and zoos', 'apples and bananas', 'zebras and zoos'].map(
+  (pageContent) => new Document({ pageContent }),
+);
 const store = new FakeVectorStore(embeddings);
 await store.addDocuments(docs);
 await new FakeVectorStore(embeddings).addDocuments(docs); // all hits

@@ -69,9 +69,11 @@ function rng(seed: number): () => number {
   };
 }
 
-const WORDS = ('the of and to in a is that for it as was with be by on not he this are or his from at which but have an they ' +
+const WORDS = (
+  'the of and to in a is that for it as was with be by on not he this are or his from at which but have an they ' +
   'you were her she there been one all we their has would when if so no will can more out up into do any your what ' +
-  'cache vector model embedding thread memory worker shared index batch query document chunk retrieval token latency').split(' ');
+  'cache vector model embedding thread memory worker shared index batch query document chunk retrieval token latency'
+).split(' ');
 
 /** N texts: round(N × (1 − DUP)) unique chunks of 200 B – 2 KB, the rest repeats of them, shuffled. */
 function corpus(n: number, dup: number): { texts: string[]; unique: number } {
@@ -82,7 +84,8 @@ function corpus(n: number, dup: number): { texts: string[]; unique: number } {
     // Log-uniform length: many short chunks, some long ones (mean about 700 B).
     const target = Math.round(200 * Math.pow(10, random()));
     let s = `§${i} `;
-    while (s.length < target) s += WORDS[Math.floor(random() * WORDS.length)] + (random() < 0.08 ? '. ' : ' ');
+    while (s.length < target)
+      s += WORDS[Math.floor(random() * WORDS.length)] + (random() < 0.08 ? '. ' : ' ');
     base.push(s.slice(0, target));
   }
   const texts = base.slice();
@@ -109,10 +112,20 @@ function fmt(n: number, digits = 0): string {
   return n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 }
 
-async function ingest(pool: Piscina<DemoTask, DemoResult>, cache: EmbeddingCache, texts: string[], label: string): Promise<RunResult> {
+async function ingest(
+  pool: Piscina<DemoTask, DemoResult>,
+  cache: EmbeddingCache,
+  texts: string[],
+  label: string,
+): Promise<RunResult> {
   const before = cache.stats();
   const bar = new cliProgress.SingleBar(
-    { format: `${label} [{bar}] {percentage}% · {value}/{total} texts · {rate} texts/s`, hideCursor: true, clearOnComplete: true, barsize: 30 },
+    {
+      format: `${label} [{bar}] {percentage}% · {value}/{total} texts · {rate} texts/s`,
+      hideCursor: true,
+      clearOnComplete: true,
+      barsize: 30,
+    },
     cliProgress.Presets.shades_classic,
   );
   bar.start(texts.length, 0, { rate: '0' });
@@ -123,12 +136,14 @@ async function ingest(pool: Piscina<DemoTask, DemoResult>, cache: EmbeddingCache
   const tasks: Promise<void>[] = [];
   for (let a = 0; a < texts.length; a += TASK_TEXTS) {
     const batch = texts.slice(a, a + TASK_TEXTS);
-    tasks.push(pool.run({ texts: batch }).then((r) => {
-      embedded += r.embedded;
-      calls += r.calls;
-      done += batch.length;
-      bar.update(done, { rate: fmt(done / ((performance.now() - t0) / 1000)) });
-    }));
+    tasks.push(
+      pool.run({ texts: batch }).then((r) => {
+        embedded += r.embedded;
+        calls += r.calls;
+        done += batch.length;
+        bar.update(done, { rate: fmt(done / ((performance.now() - t0) / 1000)) });
+      }),
+    );
   }
   await Promise.all(tasks);
   const seconds = (performance.now() - t0) / 1000;
@@ -136,22 +151,28 @@ async function ingest(pool: Piscina<DemoTask, DemoResult>, cache: EmbeddingCache
   const after = cache.stats();
   const hits = after.hits - before.hits;
   const misses = after.misses - before.misses;
-  return { seconds, embedded, calls, stats: after, hitRate: hits + misses === 0 ? 0 : hits / (hits + misses) };
+  return {
+    seconds,
+    embedded,
+    calls,
+    stats: after,
+    hitRate: hits + misses === 0 ? 0 : hits / (hits + misses),
+  };
 }
 
 function report(label: string, n: number, r: RunResult): void {
   const saved = n - r.embedded;
   console.log(
     `${label}: ${fmt(n)} texts in ${fmt(r.seconds, 2)} s = ${fmt(n / r.seconds)} texts/s · ` +
-    `model embedded ${fmt(r.embedded)} texts in ${fmt(r.calls)} calls · ` +
-    `embed calls saved ${fmt(saved)} (${fmt((100 * saved) / n, 1)} %) · cache hit rate ${fmt(100 * r.hitRate, 1)} %`,
+      `model embedded ${fmt(r.embedded)} texts in ${fmt(r.calls)} calls · ` +
+      `embed calls saved ${fmt(saved)} (${fmt((100 * saved) / n, 1)} %) · cache hit rate ${fmt(100 * r.hitRate, 1)} %`,
   );
   const s = r.stats;
   const spill = (s as CacheStats & { spill?: Record<string, unknown> }).spill;
   console.log(
     `  stats: entries ${fmt(s.entries)}, hits ${fmt(s.hits)}, misses ${fmt(s.misses)}, sets ${fmt(s.sets)}, ` +
-    `evictions ${fmt(s.evictions)}, memory ${fmt(s.memoryBytes / 2 ** 20, 1)} MiB of ${fmt(s.maxBytes / 2 ** 20, 0)} MiB` +
-    (spill !== undefined ? `, spill ${JSON.stringify(spill)}` : ''),
+      `evictions ${fmt(s.evictions)}, memory ${fmt(s.memoryBytes / 2 ** 20, 1)} MiB of ${fmt(s.maxBytes / 2 ** 20, 0)} MiB` +
+      (spill !== undefined ? `, spill ${JSON.stringify(spill)}` : ''),
   );
 }
 
@@ -164,9 +185,10 @@ async function main(): Promise<void> {
   const { texts, unique } = corpus(N, DUP);
   const bytes = texts.reduce((s, t) => s + t.length, 0);
   // Room for every unique vector unless --memory-mb says otherwise (then the spill tier holds the rest).
-  const memoryMb = args['memory-mb'] !== undefined
-    ? intArg('memory-mb', args['memory-mb'], 2)
-    : Math.max(16, Math.ceil((unique * (STAND_IN_DIMS * 4 + 64) * 1.5) / 2 ** 20) + 8);
+  const memoryMb =
+    args['memory-mb'] !== undefined
+      ? intArg('memory-mb', args['memory-mb'], 2)
+      : Math.max(16, Math.ceil((unique * (STAND_IN_DIMS * 4 + 64) * 1.5) / 2 ** 20) + 8);
   const spillDir = args['spill-dir'] ?? mkdtempSync(join(tmpdir(), 'embedcache-demo-'));
   const options: CacheOptions = { maxBytes: memoryMb * 2 ** 20 };
   if (USE_SPILL) options.spill = { path: spillDir };
@@ -180,7 +202,7 @@ async function main(): Promise<void> {
 
   console.log(
     `embedcache demo: ${fmt(N)} texts (${fmt(unique)} unique, ${fmt(100 * (1 - unique / N), 1)} % repeats, ` +
-    `${fmt(bytes / N)} B average), ${THREADS} embedding workers, stand-in model ${STAND_IN_MODEL}`,
+      `${fmt(bytes / N)} B average), ${THREADS} embedding workers, stand-in model ${STAND_IN_MODEL}`,
   );
   console.log(`  memory tier ${memoryMb} MiB, spill tier ${USE_SPILL ? spillDir : 'off'}`);
   try {
@@ -207,12 +229,14 @@ async function main(): Promise<void> {
     const savedWarm = N - warm.embedded;
     console.log(
       `${savedWarm === N ? 'second run served from the cache' : 'second run'}: hit rate ${fmt(100 * warm.hitRate, 1)} %, ` +
-      `embed calls saved ${fmt((100 * savedWarm) / N, 1)} %, ${fmt(cold.seconds / warm.seconds, 1)}× faster than the cold run ` +
-      `(${checked} sampled vectors equal the model's${absent > 0 ? `, ${absent} no longer cached` : ''})`,
+        `embed calls saved ${fmt((100 * savedWarm) / N, 1)} %, ${fmt(cold.seconds / warm.seconds, 1)}× faster than the cold run ` +
+        `(${checked} sampled vectors equal the model's${absent > 0 ? `, ${absent} no longer cached` : ''})`,
     );
     const total = 2 * N;
     const embeddedTotal = cold.embedded + warm.embedded;
-    console.log(`over both runs the model embedded ${fmt(embeddedTotal)} of ${fmt(total)} texts: ${fmt(total - embeddedTotal)} model calls saved`);
+    console.log(
+      `over both runs the model embedded ${fmt(embeddedTotal)} of ${fmt(total)} texts: ${fmt(total - embeddedTotal)} model calls saved`,
+    );
   } finally {
     await pool.destroy();
     await cache.close();

@@ -64,7 +64,11 @@ export function lruHitRatio(trace: Int32Array, size: number): number {
 }
 
 export async function cacheHitRatio(trace: Int32Array, size: number): Promise<number> {
-  const cache = await EmbeddingCache.open({ maxEntries: size, maxBytes: 64 * 1024 * 1024, expectedEntries: size });
+  const cache = await EmbeddingCache.open({
+    maxEntries: size,
+    maxBytes: 64 * 1024 * 1024,
+    expectedEntries: size,
+  });
   const v = new Float32Array(4);
   let hits = 0;
   for (const k of trace) {
@@ -97,7 +101,9 @@ async function main(): Promise<void> {
   });
   const dir = values.traces!;
   if (!existsSync(dir)) {
-    console.error(`No trace folder at ${dir}. Pass --traces DIR (the public traces are not shipped with the package).`);
+    console.error(
+      `No trace folder at ${dir}. Pass --traces DIR (the public traces are not shipped with the package).`,
+    );
     process.exit(2);
   }
   const only = values.only?.split(',').map((s) => s.trim());
@@ -120,7 +126,9 @@ async function main(): Promise<void> {
     }
   }
   const worse = rows.filter((r) => r.embedcache < r.lru - 1e-9);
-  console.log(`\n${rows.length} runs; embedcache below LRU in ${worse.length}${worse.length ? ': ' + worse.map((r) => `${r.trace}@${r.size}`).join(', ') : ''}`);
+  console.log(
+    `\n${rows.length} runs; embedcache below LRU in ${worse.length}${worse.length ? ': ' + worse.map((r) => `${r.trace}@${r.size}`).join(', ') : ''}`,
+  );
   if (values.json) writeFileSync(values.json, JSON.stringify({ node: process.version, rows }, null, 2));
 }
 

@@ -95,7 +95,9 @@ export class EmbeddingCache {
     this.hasher = hasher;
     this.options = handle.options;
     this.tiers = new Tiers(store, spill, handle.options.maxBytes);
-    this.compute = this.computeHost(new InflightTable(handle.inflight, store.token, handle.options.lockTimeoutMs));
+    this.compute = this.computeHost(
+      new InflightTable(handle.inflight, store.token, handle.options.lockTimeoutMs),
+    );
   }
 
   /** Creates a cache. Options are validated here: a bad one throws TypeError or RangeError. */
@@ -156,7 +158,10 @@ export class EmbeddingCache {
     return EmbeddingCache.fromHandle(handle);
   }
 
-  private static async fromHandle(handle: CacheHandle, opened: SpillTier | null = null): Promise<EmbeddingCache> {
+  private static async fromHandle(
+    handle: CacheHandle,
+    opened: SpillTier | null = null,
+  ): Promise<EmbeddingCache> {
     const store = new SharedStore(handle.parts);
     const secret = store.secret();
     let spill = opened;
@@ -216,7 +221,11 @@ export class EmbeddingCache {
     if (!(out instanceof Float32Array)) throw argumentError('getInto', 'out must be a Float32Array', out);
     const offset = opts?.offset ?? 0;
     if (!Number.isInteger(offset) || offset < 0 || offset >= out.length) {
-      throw argumentError('getInto', `options.offset must be an integer index into out (length ${out.length})`, offset);
+      throw argumentError(
+        'getInto',
+        `options.offset must be an integer index into out (length ${out.length})`,
+        offset,
+      );
     }
     if (m !== undefined && m.cls >= 0 && offset + m.dims > out.length) {
       throw argumentError(
@@ -259,10 +268,15 @@ export class EmbeddingCache {
   }
 
   /** set() for each (text, vector) pair; every input is validated before anything is stored. */
-  setMany(texts: readonly string[], vectors: readonly (Float32Array | ArrayLike<number>)[], opts?: SetOptions): void {
+  setMany(
+    texts: readonly string[],
+    vectors: readonly (Float32Array | ArrayLike<number>)[],
+    opts?: SetOptions,
+  ): void {
     this.assertOpen('setMany');
     if (!Array.isArray(texts)) throw argumentError('setMany', 'texts must be an array of strings', texts);
-    if (!Array.isArray(vectors)) throw argumentError('setMany', 'vectors must be an array of vectors', vectors);
+    if (!Array.isArray(vectors))
+      throw argumentError('setMany', 'vectors must be an array of vectors', vectors);
     if (texts.length !== vectors.length) {
       throw new EmbeddingCacheError(
         'ERR_INVALID_ARGUMENT',
@@ -275,7 +289,8 @@ export class EmbeddingCache {
     for (let i = 0; i < texts.length; i++) {
       if (typeof texts[i] !== 'string') throw invalidText(texts[i], `setMany() texts[${i}]`);
       checked[i] = toVector(vectors[i], `setMany() vectors[${i}]`);
-      if (i > 0 && checked[i]!.length !== checked[0]!.length) throw dimensionMismatch(model, checked[0]!.length, checked[i]!.length);
+      if (i > 0 && checked[i]!.length !== checked[0]!.length)
+        throw dimensionMismatch(model, checked[0]!.length, checked[i]!.length);
     }
     if (texts.length === 0) return;
     const keys = this.hashAll(texts, opts, 'setMany');
@@ -289,7 +304,11 @@ export class EmbeddingCache {
    * If `embed` fails or returns bad vectors the call rejects with ERR_EMBED_FAILED and nothing
    * is stored for those texts.
    */
-  getOrCompute(texts: readonly string[], embed: EmbedFunction, opts?: GetOrComputeOptions): Promise<Float32Array[]> {
+  getOrCompute(
+    texts: readonly string[],
+    embed: EmbedFunction,
+    opts?: GetOrComputeOptions,
+  ): Promise<Float32Array[]> {
     this.assertOpen('getOrCompute');
     return computeMany(this.compute, texts, embed, opts);
   }
@@ -392,13 +411,19 @@ export class EmbeddingCache {
   }
 
   /** Stores vectors[i] at keys[4·(idx?.[i] ?? i)…]; the vectors are validated and of one dimension. */
-  private writeMany(keys: Int32Array, idx: readonly number[] | null, vectors: readonly Float32Array[], opts: SetOptions | undefined): void {
+  private writeMany(
+    keys: Int32Array,
+    idx: readonly number[] | null,
+    vectors: readonly Float32Array[],
+    opts: SetOptions | undefined,
+  ): void {
     if (vectors.length === 0) return;
     const model = opts?.model ?? DEFAULT_MODEL;
     const ttl = this.ttl(opts, 'setMany');
     const m = this.tiers.bindModel(model, vectors[0]!.length);
     const expiresAt = ttl > 0 ? Date.now() + ttl : 0;
-    for (let i = 0; i < vectors.length; i++) this.tiers.set(keys, (idx === null ? i : idx[i]!) * 4, model, m, vectors[i]!, expiresAt);
+    for (let i = 0; i < vectors.length; i++)
+      this.tiers.set(keys, (idx === null ? i : idx[i]!) * 4, model, m, vectors[i]!, expiresAt);
   }
 
   /** getOrCompute's view of this cache: the same tiers, by key, and the claim table. */
@@ -438,16 +463,19 @@ export class EmbeddingCache {
 
   private modelName(opts: KeyOptions | undefined, op: string): string {
     if (opts === undefined) return DEFAULT_MODEL;
-    if (typeof opts !== 'object' || opts === null) throw argumentError(op, 'options must be an object like { model, chunkId }', opts);
+    if (typeof opts !== 'object' || opts === null)
+      throw argumentError(op, 'options must be an object like { model, chunkId }', opts);
     const model = opts.model;
     if (model === undefined) return DEFAULT_MODEL;
-    if (typeof model !== 'string' || model.length === 0) throw argumentError(op, 'options.model must be a non-empty string', model);
+    if (typeof model !== 'string' || model.length === 0)
+      throw argumentError(op, 'options.model must be a non-empty string', model);
     return model;
   }
 
   private chunkId(opts: KeyOptions | undefined, op: string): string | undefined {
     const chunkId = opts?.chunkId;
-    if (chunkId !== undefined && typeof chunkId !== 'string') throw argumentError(op, 'options.chunkId must be a string', chunkId);
+    if (chunkId !== undefined && typeof chunkId !== 'string')
+      throw argumentError(op, 'options.chunkId must be a string', chunkId);
     return chunkId;
   }
 
@@ -455,7 +483,11 @@ export class EmbeddingCache {
     const t = opts?.ttlMs;
     if (t === undefined) return this.options.ttlMs;
     if (typeof t !== 'number' || !Number.isFinite(t) || t < 0) {
-      throw argumentError(op, 'options.ttlMs must be a finite number of milliseconds >= 0 (0 = never expires)', t);
+      throw argumentError(
+        op,
+        'options.ttlMs must be a finite number of milliseconds >= 0 (0 = never expires)',
+        t,
+      );
     }
     return t;
   }
@@ -473,7 +505,8 @@ export function getOrCompute(
   embed: EmbedFunction,
   opts?: GetOrComputeOptions,
 ): Promise<Float32Array[]> {
-  if (!(cache instanceof EmbeddingCache)) throw argumentError('getOrCompute', 'cache must be an EmbeddingCache', cache);
+  if (!(cache instanceof EmbeddingCache))
+    throw argumentError('getOrCompute', 'cache must be an EmbeddingCache', cache);
   return cache.getOrCompute(texts, embed, opts);
 }
 
@@ -491,7 +524,14 @@ async function openSpill(
 ): Promise<SpillTier> {
   // Loaded only when configured: a cache without a spill tier never loads LMDB's native module.
   const { SpillTier } = await import('./spill/tier.js');
-  return SpillTier.open({ path: o.spill!.path, maxBytes: o.spill!.maxBytes, persist: o.spill!.persist, keyHash: o.keyHash, seed, onCount });
+  return SpillTier.open({
+    path: o.spill!.path,
+    maxBytes: o.spill!.maxBytes,
+    persist: o.spill!.persist,
+    keyHash: o.keyHash,
+    seed,
+    onCount,
+  });
 }
 
 function equalBytes(a: Uint8Array, b: Uint8Array): boolean {

@@ -93,7 +93,15 @@ export const MAX_ENTRIES_LIMIT = 2 ** 30;
 /** maxBytes ceiling: 64 GiB (the arena addresses 2^18 pages of 256 KiB). */
 export const MAX_BYTES_LIMIT = 64 * 1024 ** 3;
 
-const KNOWN = new Set(['maxEntries', 'maxBytes', 'ttlMs', 'keyHash', 'lockTimeoutMs', 'expectedEntries', 'spill']);
+const KNOWN = new Set([
+  'maxEntries',
+  'maxBytes',
+  'ttlMs',
+  'keyHash',
+  'lockTimeoutMs',
+  'expectedEntries',
+  'spill',
+]);
 const SPILL_KNOWN = new Set(['path', 'maxBytes', 'persist']);
 
 function positiveInteger(name: string, value: unknown, max: number, fix: string): number {
@@ -114,25 +122,43 @@ export function resolveOptions(input: CacheOptions | undefined, minBytes: number
   const o = input ?? {};
   for (const key of Object.keys(o)) {
     if (!KNOWN.has(key)) {
-      throw new TypeError(`options.${key} is not an option of EmbeddingCache.open(). Known options: ${[...KNOWN].join(', ')}.`);
+      throw new TypeError(
+        `options.${key} is not an option of EmbeddingCache.open(). Known options: ${[...KNOWN].join(', ')}.`,
+      );
     }
   }
 
-  const maxEntries = o.maxEntries === undefined ? MAX_ENTRIES_LIMIT
-    : positiveInteger('maxEntries', o.maxEntries, MAX_ENTRIES_LIMIT, 'Pass the most entries to hold in memory, or leave it out to bound by maxBytes only.');
+  const maxEntries =
+    o.maxEntries === undefined
+      ? MAX_ENTRIES_LIMIT
+      : positiveInteger(
+          'maxEntries',
+          o.maxEntries,
+          MAX_ENTRIES_LIMIT,
+          'Pass the most entries to hold in memory, or leave it out to bound by maxBytes only.',
+        );
 
   let maxBytes = DEFAULT_MAX_BYTES;
   if (o.maxBytes !== undefined) {
-    maxBytes = positiveInteger('maxBytes', o.maxBytes, MAX_BYTES_LIMIT, 'Pass a byte count such as 256 * 1024 ** 2.');
+    maxBytes = positiveInteger(
+      'maxBytes',
+      o.maxBytes,
+      MAX_BYTES_LIMIT,
+      'Pass a byte count such as 256 * 1024 ** 2.',
+    );
     if (maxBytes < minBytes) {
-      throw new RangeError(`options.maxBytes is ${maxBytes} bytes, below the minimum of ${minBytes} (the fixed index plus one 256 KiB page). Raise maxBytes or lower expectedEntries.`);
+      throw new RangeError(
+        `options.maxBytes is ${maxBytes} bytes, below the minimum of ${minBytes} (the fixed index plus one 256 KiB page). Raise maxBytes or lower expectedEntries.`,
+      );
     }
   }
 
   let ttlMs = 0;
   if (o.ttlMs !== undefined) {
     if (typeof o.ttlMs !== 'number' || !Number.isFinite(o.ttlMs) || o.ttlMs < 0) {
-      throw new RangeError(`options.ttlMs must be a finite number of milliseconds >= 0 (0 = no expiry), got ${String(o.ttlMs)}.`);
+      throw new RangeError(
+        `options.ttlMs must be a finite number of milliseconds >= 0 (0 = no expiry), got ${String(o.ttlMs)}.`,
+      );
     }
     ttlMs = o.ttlMs;
   }
@@ -145,29 +171,44 @@ export function resolveOptions(input: CacheOptions | undefined, minBytes: number
   let lockTimeoutMs = DEFAULT_LOCK_TIMEOUT_MS;
   if (o.lockTimeoutMs !== undefined) {
     if (typeof o.lockTimeoutMs !== 'number' || !Number.isFinite(o.lockTimeoutMs) || o.lockTimeoutMs < 10) {
-      throw new RangeError(`options.lockTimeoutMs must be a number of milliseconds >= 10, got ${String(o.lockTimeoutMs)}.`);
+      throw new RangeError(
+        `options.lockTimeoutMs must be a number of milliseconds >= 10, got ${String(o.lockTimeoutMs)}.`,
+      );
     }
     lockTimeoutMs = o.lockTimeoutMs;
   }
 
-  const expectedEntries = o.expectedEntries === undefined
-    ? Math.min(maxEntries, Math.max(1024, Math.floor(maxBytes / 2048)))
-    : positiveInteger('expectedEntries', o.expectedEntries, MAX_ENTRIES_LIMIT, 'Pass roughly how many entries you expect to hold.');
+  const expectedEntries =
+    o.expectedEntries === undefined
+      ? Math.min(maxEntries, Math.max(1024, Math.floor(maxBytes / 2048)))
+      : positiveInteger(
+          'expectedEntries',
+          o.expectedEntries,
+          MAX_ENTRIES_LIMIT,
+          'Pass roughly how many entries you expect to hold.',
+        );
 
   let spill: Required<SpillOptions> | null = null;
   if (o.spill !== undefined) {
     const s = o.spill;
-    if (typeof s !== 'object' || s === null) throw new TypeError('options.spill must be an object like { path: "./.embedcache" }.');
+    if (typeof s !== 'object' || s === null)
+      throw new TypeError('options.spill must be an object like { path: "./.embedcache" }.');
     for (const key of Object.keys(s)) {
       if (!SPILL_KNOWN.has(key)) {
-        throw new TypeError(`options.spill.${key} is not a spill option. Known: ${[...SPILL_KNOWN].join(', ')}.`);
+        throw new TypeError(
+          `options.spill.${key} is not a spill option. Known: ${[...SPILL_KNOWN].join(', ')}.`,
+        );
       }
     }
     if (typeof s.path !== 'string' || s.path.length === 0) {
-      throw new TypeError('options.spill.path must be a non-empty string: the folder that holds the LMDB file.');
+      throw new TypeError(
+        'options.spill.path must be a non-empty string: the folder that holds the LMDB file.',
+      );
     }
-    const spillMax = s.maxBytes === undefined ? DEFAULT_SPILL_MAX_BYTES
-      : positiveInteger('spill.maxBytes', s.maxBytes, 2 ** 52, 'Pass a byte bound for the spill file.');
+    const spillMax =
+      s.maxBytes === undefined
+        ? DEFAULT_SPILL_MAX_BYTES
+        : positiveInteger('spill.maxBytes', s.maxBytes, 2 ** 52, 'Pass a byte bound for the spill file.');
     if (s.persist !== undefined && typeof s.persist !== 'boolean') {
       throw new TypeError(`options.spill.persist must be a boolean, got ${typeof s.persist}.`);
     }

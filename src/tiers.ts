@@ -59,7 +59,13 @@ export class Tiers {
       // runs under the victim's stripe lock: its stamp is in order with the key's other operations.
       store.evictHook = (key, modelId, vector, expiresAt) => {
         spill.enqueue(
-          { key: keyBytes(key), model: this.nameOf(modelId), vector, createdMs: Date.now(), expiresMs: expiresAt },
+          {
+            key: keyBytes(key),
+            model: this.nameOf(modelId),
+            vector,
+            createdMs: Date.now(),
+            expiresMs: expiresAt,
+          },
           store.registry.generation(modelId),
           store.stamps.next(),
         );
@@ -132,7 +138,9 @@ export class Tiers {
       }
       return store.get(k, ko, m.id, store.clock());
     }
-    const v = (m === undefined || m.cls < 0 ? undefined : store.get(k, ko, m.id, store.clock(), false)) ?? this.fromDisk(k, ko, model);
+    const v =
+      (m === undefined || m.cls < 0 ? undefined : store.get(k, ko, m.id, store.clock(), false)) ??
+      this.fromDisk(k, ko, model);
     if (v === undefined) store.countMiss();
     else store.countHit();
     return v;
@@ -143,7 +151,14 @@ export class Tiers {
    * caller checked that out has room for m.dims floats; a disk hit of an unknown model that does
    * not fit counts as a miss.
    */
-  getInto(k: Int32Array, ko: number, model: string, m: ModelRef | undefined, out: Float32Array, offset: number): boolean {
+  getInto(
+    k: Int32Array,
+    ko: number,
+    model: string,
+    m: ModelRef | undefined,
+    out: Float32Array,
+    offset: number,
+  ): boolean {
     const store = this.store;
     if (this.spill === null) {
       if (m !== undefined && m.cls >= 0) return store.getInto(k, ko, m.id, store.clock(), out, offset);
@@ -182,7 +197,10 @@ export class Tiers {
       let hits = 0;
       for (let i = 0; i < n; i++) {
         const mm = m !== undefined && m.cls >= 0 ? m : this.findModel(model);
-        out[i] = (mm === undefined || mm.cls < 0 ? undefined : store.get(keys, i * 4, mm.id, store.clock(), false)) ?? this.fromDisk(keys, i * 4, model);
+        out[i] =
+          (mm === undefined || mm.cls < 0
+            ? undefined
+            : store.get(keys, i * 4, mm.id, store.clock(), false)) ?? this.fromDisk(keys, i * 4, model);
         if (out[i] !== undefined) hits++;
       }
       store.countHit(hits);

@@ -49,7 +49,8 @@ export function invalidVector(where: string, why: string): EmbeddingCacheError {
 /** Arrays, typed arrays other than BigInt ones, and array-likes with a numeric length. */
 function isNumberList(v: unknown): boolean {
   if (Array.isArray(v)) return true;
-  if (ArrayBuffer.isView(v)) return !(v instanceof DataView || v instanceof BigInt64Array || v instanceof BigUint64Array);
+  if (ArrayBuffer.isView(v))
+    return !(v instanceof DataView || v instanceof BigInt64Array || v instanceof BigUint64Array);
   return typeof v === 'object' && v !== null && typeof (v as ArrayLike<unknown>).length === 'number';
 }
 

@@ -37,7 +37,8 @@ export default async function run(task: CacheTask): Promise<unknown> {
     await cache.flush();
     return result;
   } catch (e) {
-    if (e instanceof EmbeddingCacheError) return { relayedError: e.code, message: e.message } satisfies RelayedError;
+    if (e instanceof EmbeddingCacheError)
+      return { relayedError: e.code, message: e.message } satisfies RelayedError;
     throw e;
   }
 }

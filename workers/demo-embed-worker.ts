@@ -24,10 +24,15 @@ const cache = await cacheFromWorkerData(workerData);
 export default async function embedBatch(task: DemoTask): Promise<DemoResult> {
   let embedded = 0;
   let calls = 0;
-  await getOrCompute(cache, task.texts, (missing) => {
-    calls++;
-    embedded += missing.length;
-    return missing.map(standInEmbed);
-  }, { model: STAND_IN_MODEL, batchSize: 64 });
+  await getOrCompute(
+    cache,
+    task.texts,
+    (missing) => {
+      calls++;
+      embedded += missing.length;
+      return missing.map(standInEmbed);
+    },
+    { model: STAND_IN_MODEL, batchSize: 64 },
+  );
   return { embedded, calls };
 }

@@ -7,14 +7,19 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 
 export type Flags = Record<string, string | boolean | undefined>;
 
-export function parseFlags(options: NonNullable<ParseArgsConfig['options']>, argv = process.argv.slice(2)): Flags {
+export function parseFlags(
+  options: NonNullable<ParseArgsConfig['options']>,
+  argv = process.argv.slice(2),
+): Flags {
   // `npm run x -- --flag` passes a bare `--` through on some npm versions: drop it.
   const args = argv.filter((a) => a !== '--');
   try {
     const { values } = parseArgs({ args, options, strict: true, allowPositionals: false });
     return values as Flags;
   } catch (err) {
-    const known = Object.keys(options).map((k) => `--${k}`).join(' ');
+    const known = Object.keys(options)
+      .map((k) => `--${k}`)
+      .join(' ');
     console.error(`${(err as Error).message}\nKnown flags: ${known}`);
     process.exit(2);
   }
@@ -29,12 +34,20 @@ export function parseCount(s: string): number {
   return Math.round(base * mult);
 }
 
-export function intFlag(flags: Flags, name: string, def: number, min = 1, max = Number.MAX_SAFE_INTEGER): number {
+export function intFlag(
+  flags: Flags,
+  name: string,
+  def: number,
+  min = 1,
+  max = Number.MAX_SAFE_INTEGER,
+): number {
   const raw = flags[name];
   if (raw === undefined) return def;
   const n = typeof raw === 'string' ? parseCount(raw) : Number.NaN;
   if (!Number.isInteger(n) || n < min || n > max) {
-    console.error(`--${name} must be an integer from ${min} to ${max} (1000, 10k and 1M are accepted), got ${String(raw)}.`);
+    console.error(
+      `--${name} must be an integer from ${min} to ${max} (1000, 10k and 1M are accepted), got ${String(raw)}.`,
+    );
     process.exit(2);
   }
   return n;
@@ -54,9 +67,13 @@ export function numFlag(flags: Flags, name: string, def: number, min: number, ma
 export function listFlag(flags: Flags, name: string, def: number[]): number[] {
   const raw = flags[name];
   if (raw === undefined) return def;
-  const xs = String(raw).split(',').map((s) => parseCount(s));
+  const xs = String(raw)
+    .split(',')
+    .map((s) => parseCount(s));
   if (xs.length === 0 || xs.some((x) => !Number.isInteger(x) || x < 1)) {
-    console.error(`--${name} must be a comma-separated list of positive integers (e.g. 128,768), got ${String(raw)}.`);
+    console.error(
+      `--${name} must be a comma-separated list of positive integers (e.g. 128,768), got ${String(raw)}.`,
+    );
     process.exit(2);
   }
   return xs;

@@ -23,7 +23,8 @@ function newestMtime(dir: string): number {
 
 /** Whether dist/ is built; a reason string when it is missing or older than src/. */
 export function buildProblem(): string | undefined {
-  if (!existsSync(BUILT_ENTRY)) return `${BUILT_ENTRY} is missing: run \`npm run build\` first (workers load the built library).`;
+  if (!existsSync(BUILT_ENTRY))
+    return `${BUILT_ENTRY} is missing: run \`npm run build\` first (workers load the built library).`;
   if (newestMtime(SRC_DIR) > statSync(BUILT_ENTRY).mtimeMs) {
     return 'dist/ is older than src/: run `npm run build` so the workers run the same code as the main thread.';
   }

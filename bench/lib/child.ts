@@ -29,7 +29,8 @@ export function runChild<P, R>(modulePath: string, params: P, opts: ChildOptions
       stdio: ['inherit', 'inherit', 'inherit', 'ipc'],
     });
     let result: { ok: true; value: R } | { ok: false; error: string } | undefined;
-    const timer = opts.timeoutMs === undefined ? undefined : setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs);
+    const timer =
+      opts.timeoutMs === undefined ? undefined : setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs);
     child.on('message', (msg) => {
       result = msg as typeof result;
     });
@@ -54,7 +55,8 @@ export function childParams<P>(): P | undefined {
 
 /** Child side: runs `fn`, sends its result (or error) to the parent, and exits. */
 export async function serveChild<P, R>(params: P, fn: (p: P) => Promise<R> | R): Promise<void> {
-  if (typeof process.send !== 'function') throw new Error('serveChild: not started by runChild (no IPC channel)');
+  if (typeof process.send !== 'function')
+    throw new Error('serveChild: not started by runChild (no IPC channel)');
   let msg: unknown;
   try {
     msg = { ok: true, value: await fn(params) };

@@ -26,7 +26,9 @@ export function machineInfo(): MachineInfo {
   const cpus = os.cpus();
   let version = 'unknown';
   try {
-    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string };
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+      version?: string;
+    };
     version = pkg.version ?? 'unknown';
   } catch {
     // A missing package.json only loses the version label.

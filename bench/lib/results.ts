@@ -65,7 +65,9 @@ export function writeResults<Row>(
 export function readResults<Row>(path: string): ResultsFile<Row> {
   const doc = JSON.parse(readFileSync(path, 'utf8')) as ResultsFile<Row>;
   if (doc.schema !== RESULTS_SCHEMA || !Array.isArray(doc.rows)) {
-    throw new Error(`${path}: not a results file of schema ${RESULTS_SCHEMA}. Re-run the suite that wrote it.`);
+    throw new Error(
+      `${path}: not a results file of schema ${RESULTS_SCHEMA}. Re-run the suite that wrote it.`,
+    );
   }
   return doc;
 }
@@ -121,7 +123,9 @@ export function fmtCount(n: number): string {
 /** Prints an aligned text table (numbers right-aligned). */
 export function printTable(title: string, header: string[], rows: string[][]): void {
   const widths = header.map((h, c) => Math.max(h.length, ...rows.map((r) => (r[c] ?? '').length)));
-  const numeric = header.map((_, c) => rows.every((r) => /^[-+]?[\d.,]+\s?[a-zA-Zµ%×]*\s*[a-zA-Z]*$|^–$/.test(r[c] ?? '')));
+  const numeric = header.map((_, c) =>
+    rows.every((r) => /^[-+]?[\d.,]+\s?[a-zA-Zµ%×]*\s*[a-zA-Z]*$|^–$/.test(r[c] ?? '')),
+  );
   const line = (cells: string[]) =>
     cells.map((cell, c) => (numeric[c] ? cell.padStart(widths[c]!) : cell.padEnd(widths[c]!))).join('  ');
   console.log(`\n${title}`);

@@ -28,7 +28,18 @@ const WORDS = (
   'naïve café Zürich façade déjà coöperate São Paulo Kraków Ελλάδα 東京 データ résumé — … ±'
 ).split(' ');
 
-const HEADINGS = ['Introduction', 'Methods', 'Results', 'Discussion', 'Appendix', 'Terms', 'Notes', 'Summary', 'FAQ', 'Changelog'];
+const HEADINGS = [
+  'Introduction',
+  'Methods',
+  'Results',
+  'Discussion',
+  'Appendix',
+  'Terms',
+  'Notes',
+  'Summary',
+  'FAQ',
+  'Changelog',
+];
 
 /** splitmix32-style integer mixer: a stateless hash of (seed, i) to 32 bits. */
 export function mix32(x: number): number {
@@ -68,7 +79,9 @@ export function chunkText(i: number, opts: ChunkOptions = {}): string {
   const rand = prng(mix32(i ^ Math.imul(opts.seed ?? 1, 0x27d4eb2d)));
   const target = minBytes + Math.floor(rand() * (maxBytes - minBytes + 1));
   const heading = HEADINGS[Math.floor(rand() * HEADINGS.length)] ?? 'Notes';
-  const parts: string[] = [`doc-${(i * 2654435761 >>> 0).toString(36)} § ${heading} ${1 + (i % 97)}.${i % 13}:`];
+  const parts: string[] = [
+    `doc-${((i * 2654435761) >>> 0).toString(36)} § ${heading} ${1 + (i % 97)}.${i % 13}:`,
+  ];
   // Bytes so far; words with non-ASCII letters count a little short, which only makes the
   // length approximate (the spread, not the exact bound, is what matters).
   let bytes = parts[0]!.length + 1;
@@ -163,7 +176,10 @@ export class VectorSource {
   private readonly pool: Float32Array[];
   private readonly scratch: Float32Array;
 
-  constructor(readonly dims: number, poolSize = 64) {
+  constructor(
+    readonly dims: number,
+    poolSize = 64,
+  ) {
     this.pool = [];
     for (let k = 0; k < poolSize; k++) this.pool.push(vectorFor(k, dims));
     this.scratch = new Float32Array(dims);

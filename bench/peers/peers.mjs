@@ -26,7 +26,16 @@ import { open as openLmdb } from 'lmdb';
 import { LRUCache } from 'lru-cache';
 import { RespClient } from './resp.mjs';
 
-export const PEER_KINDS = ['embedcache', 'embedcache-into', 'lru-text', 'lru-sha256', 'map', 'langchain', 'lmdb', 'redis'];
+export const PEER_KINDS = [
+  'embedcache',
+  'embedcache-into',
+  'lru-text',
+  'lru-sha256',
+  'map',
+  'langchain',
+  'lmdb',
+  'redis',
+];
 
 export const PEER_LABELS = {
   embedcache: 'embedcache',
@@ -140,7 +149,8 @@ export async function createPeer(kind, opts) {
           return hits;
         },
         setMany(texts, vecs) {
-          for (let i = 0; i < texts.length; i++) store.set(langchainSha256(texts[i]), enc.encode(JSON.stringify(Array.from(vecs[i]))));
+          for (let i = 0; i < texts.length; i++)
+            store.set(langchainSha256(texts[i]), enc.encode(JSON.stringify(Array.from(vecs[i]))));
         },
         async close() {
           store.clear();

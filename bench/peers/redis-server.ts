@@ -32,13 +32,29 @@ function freePort(): Promise<number> {
 export async function startRedis(binary = 'redis-server'): Promise<RedisStart> {
   const probe = spawnSync(binary, ['--version'], { encoding: 'utf8' });
   if (probe.error || probe.status !== 0) {
-    return { ok: false, reason: `${binary} is not on PATH (install it, e.g. apt-get install redis-server, to include Redis)` };
+    return {
+      ok: false,
+      reason: `${binary} is not on PATH (install it, e.g. apt-get install redis-server, to include Redis)`,
+    };
   }
   const version = /v=(\S+)/.exec(probe.stdout)?.[1] ?? probe.stdout.trim();
   const port = await freePort();
   const child: ChildProcess = spawn(
     binary,
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--loglevel', 'warning'],
+    [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--daemonize',
+      'no',
+      '--loglevel',
+      'warning',
+    ],
     { stdio: ['ignore', 'ignore', 'inherit'] },
   );
   const kill = () => {
@@ -48,7 +64,8 @@ export async function startRedis(binary = 'redis-server'): Promise<RedisStart> {
 
   let ready = false;
   for (let attempt = 0; attempt < 100 && !ready; attempt++) {
-    if (child.exitCode !== null) return { ok: false, reason: `${binary} exited with code ${child.exitCode} at start-up` };
+    if (child.exitCode !== null)
+      return { ok: false, reason: `${binary} exited with code ${child.exitCode} at start-up` };
     try {
       const c = await RespClient.connect(port);
       ready = (await c.call('PING')) === 'PONG';

@@ -12,7 +12,12 @@ const CRLF = Buffer.from('\r\n');
 function encode(args) {
   const parts = [Buffer.from(`*${args.length}\r\n`)];
   for (const a of args) {
-    const b = typeof a === 'string' ? Buffer.from(a) : Buffer.isBuffer(a) ? a : Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+    const b =
+      typeof a === 'string'
+        ? Buffer.from(a)
+        : Buffer.isBuffer(a)
+          ? a
+          : Buffer.from(a.buffer, a.byteOffset, a.byteLength);
     parts.push(Buffer.from(`$${b.length}\r\n`), b, CRLF);
   }
   return parts;
@@ -36,14 +41,16 @@ function parse(buf, at) {
       return [new Error(line), eol + 2];
     case 0x3a: // ':'
       return [Number(line), eol + 2];
-    case 0x24: { // '$'
+    case 0x24: {
+      // '$'
       const len = Number(line);
       if (len < 0) return [null, eol + 2];
       const end = eol + 2 + len;
       if (end + 2 > buf.length) return undefined;
       return [buf.subarray(eol + 2, end), end + 2];
     }
-    case 0x2a: { // '*'
+    case 0x2a: {
+      // '*'
       const n = Number(line);
       if (n < 0) return [null, eol + 2];
       const out = [];

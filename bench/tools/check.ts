@@ -29,7 +29,15 @@ import type { ConcurrencyRow } from '../concurrency.js';
 import { boolFlag, intFlag, parseFlags, strFlag } from '../lib/args.js';
 import { buildProblem } from '../lib/build.js';
 import { machineInfo, machineLine, type MachineInfo } from '../lib/machine.js';
-import { fmtOps, median, printTable, readResults, RESULTS_DIR, type ResultsFile, type SuiteName } from '../lib/results.js';
+import {
+  fmtOps,
+  median,
+  printTable,
+  readResults,
+  RESULTS_DIR,
+  type ResultsFile,
+  type SuiteName,
+} from '../lib/results.js';
 import type { MemoryRow } from '../memory.js';
 import type { OpsRow } from '../ops.js';
 import type { PeerRow } from '../peers.js';
@@ -52,7 +60,10 @@ interface FigureSpec {
 interface BaselineFile {
   date: string;
   machine: MachineInfo;
-  figures: Record<string, { value: number; better: 'higher' | 'lower'; slack: number; machineBound: boolean; description: string }>;
+  figures: Record<
+    string,
+    { value: number; better: 'higher' | 'lower'; slack: number; machineBound: boolean; description: string }
+  >;
 }
 
 // ── Figure readers ───────────────────────────────────────────────────────────────────────────
@@ -60,83 +71,136 @@ interface BaselineFile {
 type CaseRow = Extract<PeerRow, { table: 'case' }>;
 type PeerMemRow = Extract<PeerRow, { table: 'memory' }>;
 const peerRate = (doc: ResultsFile<unknown>, peer: string, c: string) =>
-  (doc.rows as PeerRow[]).find((r): r is CaseRow => r.table === 'case' && r.peer === peer && r.case === c)?.keysPerSec ?? Number.NaN;
+  (doc.rows as PeerRow[]).find((r): r is CaseRow => r.table === 'case' && r.peer === peer && r.case === c)
+    ?.keysPerSec ?? Number.NaN;
 const peerBytes = (doc: ResultsFile<unknown>, peer: string) =>
-  (doc.rows as PeerRow[]).find((r): r is PeerMemRow => r.table === 'memory' && r.peer === peer)?.bytesPerEntry ?? Number.NaN;
-const peerRatio = (peer: string, c: string) => (doc: ResultsFile<unknown>) => peerRate(doc, 'embedcache', c) / peerRate(doc, peer, c);
+  (doc.rows as PeerRow[]).find((r): r is PeerMemRow => r.table === 'memory' && r.peer === peer)
+    ?.bytesPerEntry ?? Number.NaN;
+const peerRatio = (peer: string, c: string) => (doc: ResultsFile<unknown>) =>
+  peerRate(doc, 'embedcache', c) / peerRate(doc, peer, c);
 const conc = (doc: ResultsFile<unknown>, mode: string, threads: number) =>
   (doc.rows as ConcurrencyRow[]).find((r) => r.mode === mode && r.threads === threads);
-const scaleRow = (doc: ResultsFile<unknown>, entries: number) => (doc.rows as ScaleRow[]).find((r) => r.entries === entries);
-const opsRow = (doc: ResultsFile<unknown>, dims: number, c: string) => (doc.rows as OpsRow[]).find((r) => r.dims === dims && r.case === c);
+const scaleRow = (doc: ResultsFile<unknown>, entries: number) =>
+  (doc.rows as ScaleRow[]).find((r) => r.entries === entries);
+const opsRow = (doc: ResultsFile<unknown>, dims: number, c: string) =>
+  (doc.rows as OpsRow[]).find((r) => r.dims === dims && r.case === c);
 
 const FIGURES: Record<string, FigureSpec> = {
   'peers.get-fresh÷lru-text': {
-    suite: 'peers', better: 'higher', slack: 0, machineBound: false,
+    suite: 'peers',
+    better: 'higher',
+    slack: 0,
+    machineBound: false,
     description: 'get hit with fresh text, embedcache ÷ lru-cache (text key)',
     read: peerRatio('lru-text', 'get hit, fresh text'),
   },
   'peers.get-fresh÷map': {
-    suite: 'peers', better: 'higher', slack: 0, machineBound: false,
+    suite: 'peers',
+    better: 'higher',
+    slack: 0,
+    machineBound: false,
     description: 'get hit with fresh text, embedcache ÷ Map',
     read: peerRatio('map', 'get hit, fresh text'),
   },
   'peers.get÷lru-sha256': {
-    suite: 'peers', better: 'higher', slack: 0, machineBound: false,
+    suite: 'peers',
+    better: 'higher',
+    slack: 0,
+    machineBound: false,
     description: 'get hit, embedcache ÷ lru-cache (sha256 key)',
     read: peerRatio('lru-sha256', 'get hit'),
   },
   'peers.set÷lru-text': {
-    suite: 'peers', better: 'higher', slack: 0, machineBound: false,
+    suite: 'peers',
+    better: 'higher',
+    slack: 0,
+    machineBound: false,
     description: 'set (overwrite), embedcache ÷ lru-cache (text key)',
     read: peerRatio('lru-text', 'set (overwrite)'),
   },
   'peers.set-evict÷lru-text': {
-    suite: 'peers', better: 'higher', slack: 0, machineBound: false,
+    suite: 'peers',
+    better: 'higher',
+    slack: 0,
+    machineBound: false,
     description: 'set of a new key into a full cache, embedcache ÷ lru-cache (text key)',
     read: peerRatio('lru-text', 'set (new key, full)'),
   },
   'peers.bytes÷lru-text': {
-    suite: 'peers', better: 'lower', slack: 0.05, machineBound: false,
+    suite: 'peers',
+    better: 'lower',
+    slack: 0.05,
+    machineBound: false,
     description: 'bytes per entry, embedcache ÷ lru-cache (text key)',
     read: (d) => peerBytes(d, 'embedcache') / peerBytes(d, 'lru-text'),
   },
   'memory.|error|%@10k×768': {
-    suite: 'memory', better: 'lower', slack: 2, machineBound: false,
+    suite: 'memory',
+    better: 'lower',
+    slack: 2,
+    machineBound: false,
     description: '|memoryBytes vs measured| error, %, 10k × 768-d',
-    read: (d) => Math.abs((d.rows as MemoryRow[]).find((r) => r.entries === 10_000 && r.dims === 768)?.errorPct ?? Number.NaN),
+    read: (d) =>
+      Math.abs(
+        (d.rows as MemoryRow[]).find((r) => r.entries === 10_000 && r.dims === 768)?.errorPct ?? Number.NaN,
+      ),
   },
   'memory.overhead@10k×768': {
-    suite: 'memory', better: 'lower', slack: 0, machineBound: false,
+    suite: 'memory',
+    better: 'lower',
+    slack: 0,
+    machineBound: false,
     description: 'bytes per entry ÷ vector bytes, 10k × 768-d',
-    read: (d) => (d.rows as MemoryRow[]).find((r) => r.entries === 10_000 && r.dims === 768)?.overhead ?? Number.NaN,
+    read: (d) =>
+      (d.rows as MemoryRow[]).find((r) => r.entries === 10_000 && r.dims === 768)?.overhead ?? Number.NaN,
   },
   'scale.p99@100k÷p99@10k': {
-    suite: 'scale', better: 'lower', slack: 0.25, machineBound: false,
+    suite: 'scale',
+    better: 'lower',
+    slack: 0.25,
+    machineBound: false,
     description: 'get p99 at 100k entries ÷ at 10k (768-d)',
-    read: (d) => (scaleRow(d, 100_000)?.getP99Ns ?? Number.NaN) / (scaleRow(d, 10_000)?.getP99Ns ?? Number.NaN),
+    read: (d) =>
+      (scaleRow(d, 100_000)?.getP99Ns ?? Number.NaN) / (scaleRow(d, 10_000)?.getP99Ns ?? Number.NaN),
   },
   'scale.overhead@100k': {
-    suite: 'scale', better: 'lower', slack: 0, machineBound: false,
+    suite: 'scale',
+    better: 'lower',
+    slack: 0,
+    machineBound: false,
     description: 'bytes per entry ÷ vector bytes at 100k × 768-d',
     read: (d) => scaleRow(d, 100_000)?.overhead ?? Number.NaN,
   },
   'concurrency.speedup@2': {
-    suite: 'concurrency', better: 'higher', slack: 0, machineBound: false,
+    suite: 'concurrency',
+    better: 'higher',
+    slack: 0,
+    machineBound: false,
     description: 'shared cache, 2 threads ÷ 1 thread (ops/s)',
     read: (d) => conc(d, 'shared', 2)?.speedup ?? Number.NaN,
   },
   'concurrency.shared÷message@2': {
-    suite: 'concurrency', better: 'higher', slack: 0, machineBound: false,
+    suite: 'concurrency',
+    better: 'higher',
+    slack: 0,
+    machineBound: false,
     description: 'shared memory ÷ cache-in-main-thread-by-message, 2 threads',
-    read: (d) => (conc(d, 'shared', 2)?.opsPerSec ?? Number.NaN) / (conc(d, 'message', 2)?.opsPerSec ?? Number.NaN),
+    read: (d) =>
+      (conc(d, 'shared', 2)?.opsPerSec ?? Number.NaN) / (conc(d, 'message', 2)?.opsPerSec ?? Number.NaN),
   },
   'ops.get-hit@768 keys/s': {
-    suite: 'ops', better: 'higher', slack: 0, machineBound: true,
+    suite: 'ops',
+    better: 'higher',
+    slack: 0,
+    machineBound: true,
     description: 'get hit, 768-d, keys/s (same machine only)',
     read: (d) => opsRow(d, 768, 'get hit')?.keysPerSec ?? Number.NaN,
   },
   'ops.set@768 keys/s': {
-    suite: 'ops', better: 'higher', slack: 0, machineBound: true,
+    suite: 'ops',
+    better: 'higher',
+    slack: 0,
+    machineBound: true,
     description: 'set (overwrite), 768-d, keys/s (same machine only)',
     read: (d) => opsRow(d, 768, 'set (overwrite)')?.keysPerSec ?? Number.NaN,
   },
@@ -148,7 +212,18 @@ const QUICK_ARGS: Record<SuiteName, string[]> = {
   memory: ['--entries', '10000', '--dims', '768'],
   scale: ['--sizes', '10000,100000', '--sample', '10000'],
   concurrency: ['--threads', '2', '--ops', '200000', '--keys', '4096'],
-  peers: ['--peers', 'embedcache,lru-text,lru-sha256,map', '--threads', '0', '--rounds', '3', '--time', '200', '--entries', '20000'],
+  peers: [
+    '--peers',
+    'embedcache,lru-text,lru-sha256,map',
+    '--threads',
+    '0',
+    '--rounds',
+    '3',
+    '--time',
+    '200',
+    '--entries',
+    '20000',
+  ],
 };
 /** Runs per suite by default: sizes are near-deterministic, rates are not. */
 const DEFAULT_REPEAT: Record<SuiteName, number> = { ops: 3, memory: 1, scale: 3, concurrency: 3, peers: 3 };
@@ -164,12 +239,20 @@ const flags = parseFlags({
   help: { type: 'boolean' },
 });
 if (boolFlag(flags, 'help')) {
-  console.log('npm run bench:check -- [--from bench/results] [--update] [--repeat 3] [--baseline path] [--only peers,memory,scale,concurrency,ops]');
+  console.log(
+    'npm run bench:check -- [--from bench/results] [--update] [--repeat 3] [--baseline path] [--only peers,memory,scale,concurrency,ops]',
+  );
   process.exit(0);
 }
 const baselinePath = resolve(strFlag(flags, 'baseline') ?? join(RESULTS_DIR, 'baseline.json'));
 const from = strFlag(flags, 'from');
-const suites = (strFlag(flags, 'only')?.split(',') ?? ['peers', 'memory', 'scale', 'concurrency', 'ops']) as SuiteName[];
+const suites = (strFlag(flags, 'only')?.split(',') ?? [
+  'peers',
+  'memory',
+  'scale',
+  'concurrency',
+  'ops',
+]) as SuiteName[];
 const repeatFlag = flags.repeat === undefined ? undefined : intFlag(flags, 'repeat', 3, 1, 20);
 const here = (f: string) => fileURLToPath(new URL(f, import.meta.url));
 
@@ -197,12 +280,18 @@ function collectRuns(): Map<SuiteName, ResultsFile<unknown>[]> {
     for (let i = 0; i < n; i++) {
       const out = join(RESULTS_DIR, `check-${s}-${i}.tmp.json`);
       console.log(`\n━━━ bench:check: ${s} (${i + 1}/${n}) ━━━`);
-      const r = spawnSync(process.execPath, ['--import', 'tsx', here(`../${s}.ts`), ...QUICK_ARGS[s], '--out', out], {
-        stdio: 'inherit',
-        env: { ...process.env, BENCH_NO_PROGRESS: '1' },
-      });
+      const r = spawnSync(
+        process.execPath,
+        ['--import', 'tsx', here(`../${s}.ts`), ...QUICK_ARGS[s], '--out', out],
+        {
+          stdio: 'inherit',
+          env: { ...process.env, BENCH_NO_PROGRESS: '1' },
+        },
+      );
       if (r.status !== 0) {
-        console.error(`bench:check: the ${s} suite failed (exit ${r.status ?? r.signal}); nothing to compare.`);
+        console.error(
+          `bench:check: the ${s} suite failed (exit ${r.status ?? r.signal}); nothing to compare.`,
+        );
         process.exit(2);
       }
       docs.push(readResults(out));
@@ -232,7 +321,13 @@ if (boolFlag(flags, 'update')) {
   for (const [name, spec] of Object.entries(FIGURES)) {
     const v = now[name];
     if (v === undefined || !Number.isFinite(v)) continue;
-    figures[name] = { value: v, better: spec.better, slack: spec.slack, machineBound: spec.machineBound, description: spec.description };
+    figures[name] = {
+      value: v,
+      better: spec.better,
+      slack: spec.slack,
+      machineBound: spec.machineBound,
+      description: spec.description,
+    };
   }
   const doc: BaselineFile = { date: new Date().toISOString(), machine, figures };
   writeFileSync(baselinePath, `${JSON.stringify(doc, null, 2)}\n`);
@@ -241,7 +336,9 @@ if (boolFlag(flags, 'update')) {
 }
 
 if (!existsSync(baselinePath)) {
-  console.error(`No baseline at ${baselinePath}. Create it on the reference machine with \`npm run bench:check -- --update\` and commit it.`);
+  console.error(
+    `No baseline at ${baselinePath}. Create it on the reference machine with \`npm run bench:check -- --update\` and commit it.`,
+  );
   process.exit(2);
 }
 const baseline = JSON.parse(readFileSync(baselinePath, 'utf8')) as BaselineFile;
@@ -269,10 +366,18 @@ for (const [name, base] of Object.entries(baseline.figures)) {
     status = worse ? 'WORSE' : 'ok';
     if (worse) failures.push(`${name}: ${fmt(v)} vs baseline ${fmt(base.value)} (${base.better} is better)`);
   }
-  rows.push([name, fmt(base.value), fmt(v), `${change >= 0 ? '+' : ''}${(change * 100).toFixed(1)} %`, status]);
+  rows.push([
+    name,
+    fmt(base.value),
+    fmt(v),
+    `${change >= 0 ? '+' : ''}${(change * 100).toFixed(1)} %`,
+    status,
+  ]);
 }
 if (rows.length === 0) {
-  console.error(`bench:check: no figure of ${baselinePath} could be compared (no fresh results for its suites); nothing was checked.`);
+  console.error(
+    `bench:check: no figure of ${baselinePath} could be compared (no fresh results for its suites); nothing was checked.`,
+  );
   process.exit(2);
 }
 printTable(
@@ -281,7 +386,9 @@ printTable(
   rows,
 );
 if (failures.length > 0) {
-  console.error(`\nbench:check FAILED — ${failures.length} figure(s) more than ${TOLERANCE * 100} % worse:\n  ${failures.join('\n  ')}`);
+  console.error(
+    `\nbench:check FAILED — ${failures.length} figure(s) more than ${TOLERANCE * 100} % worse:\n  ${failures.join('\n  ')}`,
+  );
   process.exit(1);
 }
 console.log(`\nbench:check passed: every tracked figure within ${TOLERANCE * 100} % of the baseline.`);

@@ -22,7 +22,18 @@ import * as vl from 'vega-lite';
 import type { ConcurrencyRow } from '../concurrency.js';
 import { boolFlag, parseFlags, strFlag } from '../lib/args.js';
 import { machineLine, type MachineInfo } from '../lib/machine.js';
-import { fmtBytes, fmtCount, fmtNs, fmtOps, fmtPct, fmtRatio, readResults, RESULTS_DIR, type ResultsFile, type SuiteName } from '../lib/results.js';
+import {
+  fmtBytes,
+  fmtCount,
+  fmtNs,
+  fmtOps,
+  fmtPct,
+  fmtRatio,
+  readResults,
+  RESULTS_DIR,
+  type ResultsFile,
+  type SuiteName,
+} from '../lib/results.js';
 import type { MemoryRow } from '../memory.js';
 import type { OpsRow } from '../ops.js';
 import type { PeerRow } from '../peers.js';
@@ -35,7 +46,9 @@ const flags = parseFlags({
   help: { type: 'boolean' },
 });
 if (boolFlag(flags, 'help')) {
-  console.log('npm run bench:report -- [--dir bench/results] [--out bench/results/PERFORMANCE.md] [--link-base bench/results/]');
+  console.log(
+    'npm run bench:report -- [--dir bench/results] [--out bench/results/PERFORMANCE.md] [--link-base bench/results/]',
+  );
   process.exit(0);
 }
 const dir = resolve(strFlag(flags, 'dir') ?? RESULTS_DIR);
@@ -87,7 +100,13 @@ if (ops) {
     '',
     table(
       ['dims', 'operation', 'keys/s', 'calls/s', '±'],
-      ops.rows.map((r) => [String(r.dims), r.case, fmtOps(r.keysPerSec), fmtOps(r.opsPerSec), `${r.marginPct.toFixed(1)} %`]),
+      ops.rows.map((r) => [
+        String(r.dims),
+        r.case,
+        fmtOps(r.keysPerSec),
+        fmtOps(r.opsPerSec),
+        `${r.marginPct.toFixed(1)} %`,
+      ]),
       ['r', 'l', 'r', 'r', 'r'],
     ),
     '',
@@ -101,7 +120,7 @@ if (mem) {
   sections.push(
     measuredOn(mem),
     '',
-    'Measured = RSS growth of a fresh process minus the JS heap\'s own resizing; small rows measure several identical caches together so RSS noise does not swamp them. Error = (memoryBytes − measured) / measured.',
+    "Measured = RSS growth of a fresh process minus the JS heap's own resizing; small rows measure several identical caches together so RSS noise does not swamp them. Error = (memoryBytes − measured) / measured.",
     '',
     table(
       ['entries', 'dims', 'memoryBytes', 'measured', 'error', 'bytes/entry', '× floats'],
@@ -130,7 +149,17 @@ if (scale) {
     `${String(scale.config.dims)}-d vectors, ~1.1 KB texts, one thread, a fresh process per size. Get latency is per call (clock overhead included, equal at every size); GC is every pause of the run.`,
     '',
     table(
-      ['entries', 'insert', 'inserts/s', 'get p50', 'get p99', 'p99 ÷ smallest', 'bytes/entry', 'GC total', 'GC max'],
+      [
+        'entries',
+        'insert',
+        'inserts/s',
+        'get p50',
+        'get p99',
+        'p99 ÷ smallest',
+        'bytes/entry',
+        'GC total',
+        'GC max',
+      ],
       scale.rows.map((r) => [
         fmtCount(r.entries),
         `${(r.insertMs / 1000).toFixed(2)} s`,
@@ -181,11 +210,19 @@ if (scale) {
       encoding: {
         x: { field: 'entries', type: 'quantitative', scale: { type: 'log' }, title: 'entries' },
         y: { field: 'bytes', type: 'quantitative', title: 'bytes per entry', scale: { zero: true } },
-        color: { field: 'series', type: 'nominal', title: null, legend: { orient: 'bottom', labelLimit: 400 } },
+        color: {
+          field: 'series',
+          type: 'nominal',
+          title: null,
+          legend: { orient: 'bottom', labelLimit: 400 },
+        },
       },
     }),
   );
-  sections.push(`![get latency vs entries](${linkBase}scale-latency.svg) ![bytes per entry vs entries](${linkBase}scale-bytes.svg)`, '');
+  sections.push(
+    `![get latency vs entries](${linkBase}scale-latency.svg) ![bytes per entry vs entries](${linkBase}scale-bytes.svg)`,
+    '',
+  );
 } else sections.push(missing('scale', 'npm run bench:scale -- --max 1000000'));
 
 // ── concurrency ──
@@ -207,7 +244,9 @@ if (conc) {
         fmtRatio(r.speedup),
         r.efficiency.toFixed(2),
         fmtNs(r.batchP99Ns),
-        r.mode === 'message' && shared.has(r.threads) ? fmtRatio(shared.get(r.threads)!.opsPerSec / r.opsPerSec) : '',
+        r.mode === 'message' && shared.has(r.threads)
+          ? fmtRatio(shared.get(r.threads)!.opsPerSec / r.opsPerSec)
+          : '',
       ]),
       ['l', 'r', 'r', 'r', 'r', 'r', 'r'],
     ),
@@ -219,12 +258,28 @@ if (conc) {
       title: `threads vs total ops/s (${String(conc.config.dims)}-d, ${String(conc.machine.cores)} cores)`,
       width: 420,
       height: 260,
-      data: { values: conc.rows.map((r) => ({ threads: r.threads, design: r.mode === 'shared' ? 'shared memory (embedcache)' : 'cache in main thread, by message', ops: r.opsPerSec })) },
+      data: {
+        values: conc.rows.map((r) => ({
+          threads: r.threads,
+          design: r.mode === 'shared' ? 'shared memory (embedcache)' : 'cache in main thread, by message',
+          ops: r.opsPerSec,
+        })),
+      },
       mark: { type: 'line', point: true },
       encoding: {
-        x: { field: 'threads', type: 'quantitative', scale: { type: 'log', base: 2 }, axis: { values: [...new Set(conc.rows.map((r) => r.threads))] } },
+        x: {
+          field: 'threads',
+          type: 'quantitative',
+          scale: { type: 'log', base: 2 },
+          axis: { values: [...new Set(conc.rows.map((r) => r.threads))] },
+        },
         y: { field: 'ops', type: 'quantitative', title: 'ops/s (all threads)', scale: { zero: true } },
-        color: { field: 'design', type: 'nominal', title: null, legend: { orient: 'bottom', labelLimit: 400 } },
+        color: {
+          field: 'design',
+          type: 'nominal',
+          title: null,
+          legend: { orient: 'bottom', labelLimit: 400 },
+        },
       },
     }),
   );
@@ -237,8 +292,11 @@ sections.push('### Side by side with the alternatives', '');
 if (peers) {
   const cases = peers.rows.filter((r): r is Extract<PeerRow, { table: 'case' }> => r.table === 'case');
   const memory = peers.rows.filter((r): r is Extract<PeerRow, { table: 'memory' }> => r.table === 'memory');
-  const threads = peers.rows.filter((r): r is Extract<PeerRow, { table: 'threads' }> => r.table === 'threads');
-  const rate = (p: string, c: string) => cases.find((r) => r.peer === p && r.case === c)?.keysPerSec ?? Number.NaN;
+  const threads = peers.rows.filter(
+    (r): r is Extract<PeerRow, { table: 'threads' }> => r.table === 'threads',
+  );
+  const rate = (p: string, c: string) =>
+    cases.find((r) => r.peer === p && r.case === c)?.keysPerSec ?? Number.NaN;
   const bpe = (p: string) => memory.find((r) => r.peer === p)?.bytesPerEntry ?? Number.NaN;
   const names = [...new Set(cases.map((r) => r.peer))];
   const label = (p: string) => cases.find((r) => r.peer === p)?.label ?? p;
@@ -249,11 +307,26 @@ if (peers) {
     '',
     table(
       ['peer', 'get hit', 'get hit, fresh text', 'set (overwrite)', 'set (new key, full)', 'bytes/entry'],
-      names.map((p) => [label(p), fmtOps(rate(p, 'get hit')), fmtOps(rate(p, 'get hit, fresh text')), fmtOps(rate(p, 'set (overwrite)')), fmtOps(rate(p, 'set (new key, full)')), String(Math.round(bpe(p)))]),
+      names.map((p) => [
+        label(p),
+        fmtOps(rate(p, 'get hit')),
+        fmtOps(rate(p, 'get hit, fresh text')),
+        fmtOps(rate(p, 'set (overwrite)')),
+        fmtOps(rate(p, 'set (new key, full)')),
+        String(Math.round(bpe(p))),
+      ]),
     ),
     '',
     table(
-      ['embedcache ÷', 'get hit', 'get hit, fresh text', 'set (overwrite)', 'set (new key, full)', 'bytes/entry', 'peer measured as'],
+      [
+        'embedcache ÷',
+        'get hit',
+        'get hit, fresh text',
+        'set (overwrite)',
+        'set (new key, full)',
+        'bytes/entry',
+        'peer measured as',
+      ],
       names
         .filter((p) => p !== 'embedcache')
         .map((p) => [
@@ -270,10 +343,18 @@ if (peers) {
   );
   if (threads.length > 0) {
     const maxT = Math.max(...threads.map((r) => r.threads));
-    const tr = (p: string, t: number, op: string) => threads.find((r) => r.peer === p && r.threads === t && r.op === op)?.keysPerSec ?? Number.NaN;
+    const tr = (p: string, t: number, op: string) =>
+      threads.find((r) => r.peer === p && r.threads === t && r.op === op)?.keysPerSec ?? Number.NaN;
     sections.push(
       table(
-        ['from worker threads', 'get, 1 thread', `get, ${maxT} threads`, 'scaling', `set, ${maxT} threads`, `embedcache ÷ it (get, ${maxT})`],
+        [
+          'from worker threads',
+          'get, 1 thread',
+          `get, ${maxT} threads`,
+          'scaling',
+          `set, ${maxT} threads`,
+          `embedcache ÷ it (get, ${maxT})`,
+        ],
         [...new Set(threads.map((r) => r.peer))].map((p) => [
           threads.find((r) => r.peer === p)!.label,
           fmtOps(tr(p, 1, 'get')),
@@ -290,7 +371,10 @@ if (peers) {
   for (const [what, why] of Object.entries(skipped)) sections.push(`_Skipped ${what}: ${why}_`, '');
 } else sections.push(missing('peers', 'npm run bench:peers'));
 
-sections.push('Reproduce: `npm run build && npm run bench` (modest sizes), `npm run bench:scale -- --max 1000000`, `npm run bench:concurrency -- --threads 16`, then `npm run bench:report`.', '');
+sections.push(
+  'Reproduce: `npm run build && npm run bench` (modest sizes), `npm run bench:scale -- --max 1000000`, `npm run bench:concurrency -- --threads 16`, then `npm run bench:report`.',
+  '',
+);
 
 mkdirSync(dirname(out), { recursive: true });
 writeFileSync(out, sections.join('\n'));

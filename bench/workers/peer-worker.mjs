@@ -81,7 +81,8 @@ async function run({ op, durationMs, offset }) {
     if (op === 'get') {
       let hits = peer.getMany(ts);
       if (typeof hits !== 'number') hits = await hits;
-      if (hits !== ts.length) throw new Error(`${kind}: ${ts.length - hits} of ${ts.length} gets missed in thread ${threadId}`);
+      if (hits !== ts.length)
+        throw new Error(`${kind}: ${ts.length - hits} of ${ts.length} gets missed in thread ${threadId}`);
     } else {
       const r = peer.setMany(ts, vecs);
       if (r !== undefined) await r;

@@ -41,12 +41,16 @@ export const QUERY_CHUNK_ID = '\u0000langchain:query';
 
 function deriveModel(embeddings: EmbeddingsInterface): string {
   const e = embeddings as unknown as { model?: unknown; modelName?: unknown };
-  const name = typeof e.model === 'string' && e.model.length > 0 ? e.model
-    : typeof e.modelName === 'string' && e.modelName.length > 0 ? e.modelName : undefined;
+  const name =
+    typeof e.model === 'string' && e.model.length > 0
+      ? e.model
+      : typeof e.modelName === 'string' && e.modelName.length > 0
+        ? e.modelName
+        : undefined;
   if (name === undefined) {
     throw new TypeError(
       'CachedEmbeddings: options.model is required: the wrapped embeddings have no `model` or `modelName` string to key the cache by. ' +
-      "Pass the model's name, e.g. { model: 'text-embedding-3-small' }.",
+        "Pass the model's name, e.g. { model: 'text-embedding-3-small' }.",
     );
   }
   return `${(embeddings as object).constructor?.name ?? 'Embeddings'}:${name}`;
@@ -62,20 +66,36 @@ export class CachedEmbeddings extends Embeddings {
   private readonly ttlMs: number | undefined;
 
   constructor(options: CachedEmbeddingsOptions) {
-    if (typeof options !== 'object' || options === null) throw new TypeError('new CachedEmbeddings(options): options must be an object like { cache, embeddings, model }.');
+    if (typeof options !== 'object' || options === null)
+      throw new TypeError(
+        'new CachedEmbeddings(options): options must be an object like { cache, embeddings, model }.',
+      );
     const { cache, embeddings, model, cacheQueries, batchSize, ttlMs, ...params } = options;
     super(params);
     if (typeof cache !== 'object' || cache === null || typeof cache.getMany !== 'function') {
-      throw new TypeError(`CachedEmbeddings: options.cache must be an EmbeddingCache, got ${describe(cache)}.`);
+      throw new TypeError(
+        `CachedEmbeddings: options.cache must be an EmbeddingCache, got ${describe(cache)}.`,
+      );
     }
-    if (typeof embeddings !== 'object' || embeddings === null || typeof embeddings.embedDocuments !== 'function' || typeof embeddings.embedQuery !== 'function') {
-      throw new TypeError(`CachedEmbeddings: options.embeddings must be an Embeddings object (embedDocuments and embedQuery), got ${describe(embeddings)}.`);
+    if (
+      typeof embeddings !== 'object' ||
+      embeddings === null ||
+      typeof embeddings.embedDocuments !== 'function' ||
+      typeof embeddings.embedQuery !== 'function'
+    ) {
+      throw new TypeError(
+        `CachedEmbeddings: options.embeddings must be an Embeddings object (embedDocuments and embedQuery), got ${describe(embeddings)}.`,
+      );
     }
     if (model !== undefined && (typeof model !== 'string' || model.length === 0)) {
-      throw new TypeError(`CachedEmbeddings: options.model must be a non-empty string, got ${describe(model)}.`);
+      throw new TypeError(
+        `CachedEmbeddings: options.model must be a non-empty string, got ${describe(model)}.`,
+      );
     }
     if (cacheQueries !== undefined && typeof cacheQueries !== 'boolean') {
-      throw new TypeError(`CachedEmbeddings: options.cacheQueries must be a boolean, got ${describe(cacheQueries)}.`);
+      throw new TypeError(
+        `CachedEmbeddings: options.cacheQueries must be a boolean, got ${describe(cacheQueries)}.`,
+      );
     }
     this.cache = cache;
     this.embeddings = embeddings;
@@ -86,21 +106,29 @@ export class CachedEmbeddings extends Embeddings {
   }
 
   override async embedDocuments(documents: string[]): Promise<number[][]> {
-    const vectors = await this.cache.getOrCompute(documents, (missing) => this.embeddings.embedDocuments(missing), {
-      model: this.model,
-      ...(this.batchSize !== undefined ? { batchSize: this.batchSize } : {}),
-      ...(this.ttlMs !== undefined ? { ttlMs: this.ttlMs } : {}),
-    });
+    const vectors = await this.cache.getOrCompute(
+      documents,
+      (missing) => this.embeddings.embedDocuments(missing),
+      {
+        model: this.model,
+        ...(this.batchSize !== undefined ? { batchSize: this.batchSize } : {}),
+        ...(this.ttlMs !== undefined ? { ttlMs: this.ttlMs } : {}),
+      },
+    );
     return vectors.map((v) => Array.from(v));
   }
 
   override async embedQuery(document: string): Promise<number[]> {
     if (!this.cacheQueries) return this.embeddings.embedQuery(document);
-    const [v] = await this.cache.getOrCompute([document], async (missing) => [await this.embeddings.embedQuery(missing[0]!)], {
-      model: this.model,
-      chunkId: QUERY_CHUNK_ID,
-      ...(this.ttlMs !== undefined ? { ttlMs: this.ttlMs } : {}),
-    });
+    const [v] = await this.cache.getOrCompute(
+      [document],
+      async (missing) => [await this.embeddings.embedQuery(missing[0]!)],
+      {
+        model: this.model,
+        chunkId: QUERY_CHUNK_ID,
+        ...(this.ttlMs !== undefined ? { ttlMs: this.ttlMs } : {}),
+      },
+    );
     return Array.from(v!);
   }
 }

@@ -29,7 +29,9 @@ import { parseVector } from '../vectors.js';
 import { BUSY, CLAIMED, HELD, type InflightTable } from './inflight.js';
 
 /** Turns texts into vectors: one vector per text, in order. Sync or async. */
-export type EmbedFunction = (missing: string[]) => Promise<ArrayLike<ArrayLike<number>>> | ArrayLike<ArrayLike<number>>;
+export type EmbedFunction = (
+  missing: string[],
+) => Promise<ArrayLike<ArrayLike<number>>> | ArrayLike<ArrayLike<number>>;
 
 /**
  * @internal What getOrCompute needs from a cache, by key: every text is hashed once (hashAll)
@@ -45,9 +47,19 @@ export interface ComputeHost {
   /** get() of keys[0…4n) through every synchronous tier, counting hits and misses. */
   readMany(keys: Int32Array, n: number, opts: KeyOptions | undefined): (Float32Array | undefined)[];
   /** The vector at keys[at…], or undefined; a hit counts, a miss counts only with countMiss. */
-  read(keys: Int32Array, at: number, opts: KeyOptions | undefined, countMiss: boolean): Float32Array | undefined;
+  read(
+    keys: Int32Array,
+    at: number,
+    opts: KeyOptions | undefined,
+    countMiss: boolean,
+  ): Float32Array | undefined;
   /** Stores vectors[i] under keys[4·idx[i]…] (vectors already validated, all one dimension). */
-  writeMany(keys: Int32Array, idx: readonly number[], vectors: readonly Float32Array[], opts: SetOptions | undefined): void;
+  writeMany(
+    keys: Int32Array,
+    idx: readonly number[],
+    vectors: readonly Float32Array[],
+    opts: SetOptions | undefined,
+  ): void;
   /** Resolves once this thread's queued disk writes are durable (at once without a spill tier). */
   flush(): Promise<void>;
 }
@@ -79,15 +91,19 @@ export async function computeMany(
   opts?: GetOrComputeOptions,
 ): Promise<Float32Array[]> {
   if (!Array.isArray(texts)) throw badOption('texts must be an array of strings', texts);
-  if (typeof embed !== 'function') throw badOption('embed must be a function (texts: string[]) => vectors', embed);
+  if (typeof embed !== 'function')
+    throw badOption('embed must be a function (texts: string[]) => vectors', embed);
   let batchSize = DEFAULT_BATCH_SIZE;
   let waitMs = DEFAULT_WAIT_TIMEOUT_MS;
   if (opts !== undefined) {
-    if (typeof opts !== 'object' || opts === null) throw new TypeError('getOrCompute(): options must be an object like { model, batchSize }.');
+    if (typeof opts !== 'object' || opts === null)
+      throw new TypeError('getOrCompute(): options must be an object like { model, batchSize }.');
     if (opts.batchSize !== undefined) {
       batchSize = opts.batchSize;
       if (typeof batchSize !== 'number' || !Number.isInteger(batchSize) || batchSize < 1) {
-        throw new RangeError(`options.batchSize must be a positive integer (texts per embed call), got ${describe(batchSize)}.`);
+        throw new RangeError(
+          `options.batchSize must be a positive integer (texts per embed call), got ${describe(batchSize)}.`,
+        );
       }
     }
     if (opts.waitTimeoutMs !== undefined) {
@@ -256,7 +272,13 @@ async function resolveUnique(
         const batchTexts = batch.map((u) => unique[u]!);
         const got = await callEmbed(embed, batchTexts);
         const vs = checkVectors(got, batchTexts.length);
-        storeBatch(host, keys, batch.map((u) => at[u]!), vs, opts);
+        storeBatch(
+          host,
+          keys,
+          batch.map((u) => at[u]!),
+          vs,
+          opts,
+        );
         for (let i = 0; i < batch.length; i++) {
           const u = batch[i]!;
           vectors[u] = vs[i]!;
@@ -343,7 +365,8 @@ function checkVectors(got: unknown, count: number): Float32Array[] {
   for (let i = 0; i < count; i++) {
     const f = parseVector(list[i], true);
     if (typeof f === 'string') throw badVector(i, f);
-    if (i > 0 && f.length !== out[0]!.length) throw badVector(i, `has ${f.length} dimensions where vector 0 has ${out[0]!.length}`);
+    if (i > 0 && f.length !== out[0]!.length)
+      throw badVector(i, `has ${f.length} dimensions where vector 0 has ${out[0]!.length}`);
     out[i] = f;
   }
   return out;
@@ -362,7 +385,9 @@ function storeBatch(
   } catch (e) {
     if (
       e instanceof EmbeddingCacheError &&
-      (e.code === 'ERR_DIMENSION_MISMATCH' || e.code === 'ERR_INVALID_VECTOR' || e.code === 'ERR_VECTOR_TOO_LARGE')
+      (e.code === 'ERR_DIMENSION_MISMATCH' ||
+        e.code === 'ERR_INVALID_VECTOR' ||
+        e.code === 'ERR_VECTOR_TOO_LARGE')
     ) {
       throw embedFailed(`the cache refused embed()'s vectors: ${e.message}`, e);
     }

@@ -121,7 +121,8 @@ function msUntil(d: number): number {
   return (d - now32()) | 0;
 }
 
-const waitAsync: typeof Atomics.waitAsync | undefined = (Atomics as { waitAsync?: typeof Atomics.waitAsync }).waitAsync;
+const waitAsync: typeof Atomics.waitAsync | undefined = (Atomics as { waitAsync?: typeof Atomics.waitAsync })
+  .waitAsync;
 
 export class InflightTable {
   readonly slots: number;
@@ -145,7 +146,9 @@ export class InflightTable {
     this.i32 = new Int32Array(buffer);
     this.slots = Math.floor((this.i32.length - SLOTS_BASE) / SLOT_WORDS);
     if (this.slots < PROBE_WINDOW) {
-      throw new RangeError(`the single-flight buffer (${buffer.byteLength} bytes) is too small: it needs room for at least ${PROBE_WINDOW} slots.`);
+      throw new RangeError(
+        `the single-flight buffer (${buffer.byteLength} bytes) is too small: it needs room for at least ${PROBE_WINDOW} slots.`,
+      );
     }
     if (token === 0) throw new RangeError('owner token must be non-zero');
     const m = this.i32;
@@ -157,7 +160,8 @@ export class InflightTable {
       lockTimeoutMs,
       // The dead holder may have reserved one slot and never published it: free it.
       (_dead, slot) => {
-        if (slot >= 0 && slot < this.slots) Atomics.compareExchange(m, this.base(slot) + S_STATE, reservedBy(slot % CLAIM_LOCKS), 0);
+        if (slot >= 0 && slot < this.slots)
+          Atomics.compareExchange(m, this.base(slot) + S_STATE, reservedBy(slot % CLAIM_LOCKS), 0);
       },
       () => Atomics.add(m, I_LOCK_TAKEOVERS, 1),
     );
@@ -187,17 +191,33 @@ export class InflightTable {
     }
   }
 
-  private claimLocked(keys: Int32Array, at: number, home: number, lock: number, leaseMs: number, out: Int32Array, outAt: number): number {
+  private claimLocked(
+    keys: Int32Array,
+    at: number,
+    home: number,
+    lock: number,
+    leaseMs: number,
+    out: Int32Array,
+    outAt: number,
+  ): number {
     const m = this.i32;
-    const k0 = keys[at]!, k1 = keys[at + 1]!, k2 = keys[at + 2]!, k3 = keys[at + 3]!;
+    const k0 = keys[at]!,
+      k1 = keys[at + 1]!,
+      k2 = keys[at + 2]!,
+      k3 = keys[at + 3]!;
     let free = -1;
     let stale = -1;
     for (let j = 0, s = home; j < PROBE_WINDOW; j++, s = s + 1 === this.slots ? 0 : s + 1) {
       const b = this.base(s);
       const st = Atomics.load(m, b + S_STATE);
       if (st > 0) {
-        if (m[b + S_KEY] === k0 && m[b + S_KEY + 1] === k1 && m[b + S_KEY + 2] === k2 && m[b + S_KEY + 3] === k3 &&
-            Atomics.load(m, b + S_STATE) === st) {
+        if (
+          m[b + S_KEY] === k0 &&
+          m[b + S_KEY + 1] === k1 &&
+          m[b + S_KEY + 2] === k2 &&
+          m[b + S_KEY + 3] === k3 &&
+          Atomics.load(m, b + S_STATE) === st
+        ) {
           out[outAt] = s;
           out[outAt + 1] = st;
           return HELD;
@@ -212,14 +232,19 @@ export class InflightTable {
     for (let j = 0, s = home; j < PROBE_WINDOW && free >= 0; j++, s = s + 1 === this.slots ? 0 : s + 1) {
       if (Atomics.load(m, this.base(s) + S_STATE) !== 0) continue;
       this.locks.setIntent(lock, s);
-      if (Atomics.compareExchange(m, this.base(s) + S_STATE, 0, reserved) === 0) return this.publish(s, keys, at, leaseMs, out, outAt);
+      if (Atomics.compareExchange(m, this.base(s) + S_STATE, 0, reserved) === 0)
+        return this.publish(s, keys, at, leaseMs, out, outAt);
     }
     // No free slot: reuse a claim whose lease ran out (its owner is dead or far too slow).
     if (stale >= 0) {
       const b = this.base(stale);
       const st = Atomics.load(m, b + S_STATE);
       const d = Atomics.load(m, b + S_DEADLINE);
-      if (st > 0 && msUntil(d) < 0 && Atomics.compareExchange(m, b + S_DEADLINE, d, (now32() + leaseMs) | 0) === d) {
+      if (
+        st > 0 &&
+        msUntil(d) < 0 &&
+        Atomics.compareExchange(m, b + S_DEADLINE, d, (now32() + leaseMs) | 0) === d
+      ) {
         this.locks.setIntent(lock, stale);
         if (Atomics.compareExchange(m, b + S_STATE, st, reserved) === st) {
           Atomics.add(m, I_TAKEOVERS, 1);
@@ -233,7 +258,14 @@ export class InflightTable {
   }
 
   /** Fills a slot this thread reserved and makes the claim visible. */
-  private publish(s: number, keys: Int32Array, at: number, leaseMs: number, out: Int32Array, outAt: number): number {
+  private publish(
+    s: number,
+    keys: Int32Array,
+    at: number,
+    leaseMs: number,
+    out: Int32Array,
+    outAt: number,
+  ): number {
     const m = this.i32;
     const b = this.base(s);
     const gen = (Atomics.load(m, b + S_GEN) % GEN_LIMIT) + 1;
@@ -369,7 +401,8 @@ export class InflightTable {
       const st = Atomics.load(m, b + S_STATE);
       if (st < 0) out.push(`slot ${s} is still reserved by claim lock ${-st - 1}`);
       if (st <= 0) continue;
-      if (st !== Atomics.load(m, b + S_GEN)) out.push(`slot ${s}: state ${st} differs from its generation ${Atomics.load(m, b + S_GEN)}`);
+      if (st !== Atomics.load(m, b + S_GEN))
+        out.push(`slot ${s}: state ${st} differs from its generation ${Atomics.load(m, b + S_GEN)}`);
       const key = `${m[b + S_KEY]},${m[b + S_KEY + 1]},${m[b + S_KEY + 2]},${m[b + S_KEY + 3]}`;
       const other = seen.get(key);
       if (other !== undefined) out.push(`key ${key} is claimed in slots ${other} and ${s}`);

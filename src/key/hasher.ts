@@ -35,7 +35,6 @@ export function loadXXHash(): Promise<XXHash> {
   return xxhashReady;
 }
 
-
 export class KeyHasher {
   /** Per (model, chunkId): the two 64-bit seeds the text is hashed under (xxhash), or the framed prefix (sha256). */
   private prefixCache = new Map<string, { a: bigint; b: bigint; bytes: Uint8Array }>();
@@ -69,14 +68,18 @@ export class KeyHasher {
    */
   private prefix(model: string, chunkId: string | undefined): { a: bigint; b: bigint; bytes: Uint8Array } {
     // Batches repeat one (model, chunkId): skip building the map key for them.
-    if (model === this.lastModel && chunkId === this.lastChunk && this.lastPrefix !== undefined) return this.lastPrefix;
+    if (model === this.lastModel && chunkId === this.lastChunk && this.lastPrefix !== undefined)
+      return this.lastPrefix;
     this.lastPrefix = this.lookupPrefix(model, chunkId);
     this.lastModel = model;
     this.lastChunk = chunkId;
     return this.lastPrefix;
   }
 
-  private lookupPrefix(model: string, chunkId: string | undefined): { a: bigint; b: bigint; bytes: Uint8Array } {
+  private lookupPrefix(
+    model: string,
+    chunkId: string | undefined,
+  ): { a: bigint; b: bigint; bytes: Uint8Array } {
     // Unambiguous map key: the model's length is spelled out and the chunk id runs to the end.
     const id = `${chunkId === undefined ? '-' : '+'}${model.length}:${model}${chunkId ?? ''}`;
     let p = this.prefixCache.get(id);

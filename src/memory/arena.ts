@@ -19,9 +19,33 @@
  * Sizes. planStore() fixes them all at creation: the index, the page budget, the arenas.
  */
 import {
-  ARENA_MAX_BYTES, arenaOf, C_CUR_PAGE, C_PAGES, classAt, controlWords, entryId, H_OCCUPIED, H_PAGES_USED,
-  MAX_PAGES, NONE, PAGE_BYTES, PAGE_HEADER_WORDS, PAGE_WORDS, pageBase, pageLayout, type PageLayout,
-  PAGES_PER_ARENA, PG_BUMP, PG_CLASS, PG_DIMS, PG_EPOCH, PG_HOT, PG_SLOTS, STATE_FREE, STATE_LIVE, STRIPES,
+  ARENA_MAX_BYTES,
+  arenaOf,
+  C_CUR_PAGE,
+  C_PAGES,
+  classAt,
+  controlWords,
+  entryId,
+  H_OCCUPIED,
+  H_PAGES_USED,
+  MAX_PAGES,
+  NONE,
+  PAGE_BYTES,
+  PAGE_HEADER_WORDS,
+  PAGE_WORDS,
+  pageBase,
+  pageLayout,
+  type PageLayout,
+  PAGES_PER_ARENA,
+  PG_BUMP,
+  PG_CLASS,
+  PG_DIMS,
+  PG_EPOCH,
+  PG_HOT,
+  PG_SLOTS,
+  STATE_FREE,
+  STATE_LIVE,
+  STRIPES,
 } from './layout.js';
 import type { LockTable } from './lock.js';
 import type { ModelRegistry } from './registry.js';
@@ -37,18 +61,22 @@ function nextPow2(n: number): number {
  * Sizes of a new store for the given bounds: the index (buckets, in the control buffer), the page
  * budget and the arenas that hold it. Throws RangeError if maxBytes is too small.
  */
-export function planStore(maxBytes: number, expectedEntries: number): { buckets: number; controlBytes: number; maxPages: number; arenaBytes: number[] } {
+export function planStore(
+  maxBytes: number,
+  expectedEntries: number,
+): { buckets: number; controlBytes: number; maxPages: number; arenaBytes: number[] } {
   const buckets = Math.max(STRIPES, nextPow2(Math.ceil(expectedEntries * 1.25)));
   const controlBytes = controlWords(buckets) * 4;
   const maxPages = Math.min(MAX_PAGES, Math.floor((maxBytes - controlBytes) / PAGE_BYTES));
   if (maxPages < 1) {
     throw new RangeError(
       `options.maxBytes (${maxBytes}) leaves no room for vectors: the index for ${expectedEntries} expected entries takes ${controlBytes} bytes and a page is ${PAGE_BYTES}. ` +
-      `Raise maxBytes to at least ${controlBytes + PAGE_BYTES}, or lower expectedEntries/maxEntries.`,
+        `Raise maxBytes to at least ${controlBytes + PAGE_BYTES}, or lower expectedEntries/maxEntries.`,
     );
   }
   const arenaBytes: number[] = [];
-  for (let left = maxPages * PAGE_BYTES; left > 0; left -= ARENA_MAX_BYTES) arenaBytes.push(Math.min(left, ARENA_MAX_BYTES));
+  for (let left = maxPages * PAGE_BYTES; left > 0; left -= ARENA_MAX_BYTES)
+    arenaBytes.push(Math.min(left, ARENA_MAX_BYTES));
   return { buckets, controlBytes, maxPages, arenaBytes };
 }
 
@@ -170,11 +198,13 @@ export class Arena {
     for (;;) {
       const p = Atomics.load(this.ctl, cw + C_CUR_PAGE);
       if (p >= 0) {
-        const mem = this.mem(p), base = pageBase(p);
+        const mem = this.mem(p),
+          base = pageBase(p);
         if (mem[base + PG_CLASS] === cls + 1) {
           const s = Atomics.add(mem, base + PG_BUMP, 1);
           if (s < L.slots) {
-            if (Atomics.compareExchange(mem, base + L.state + s, STATE_FREE, -this.token) === STATE_FREE) return entryId(p, s);
+            if (Atomics.compareExchange(mem, base + L.state + s, STATE_FREE, -this.token) === STATE_FREE)
+              return entryId(p, s);
             continue;
           }
         }
@@ -237,7 +267,8 @@ export class Arena {
     for (let looked = 0, i = 0; looked < 2 && i < pagesUsed; i++) {
       const p = this.pageHand % pagesUsed;
       this.pageHand = p + 1;
-      const mem = this.mem(p), base = pageBase(p);
+      const mem = this.mem(p),
+        base = pageBase(p);
       const c = mem[base + PG_CLASS]!;
       if (c === 0 || c === cls + 1) continue;
       looked++;
@@ -275,12 +306,16 @@ export class Arena {
       for (let i = 0; victim === NONE && i < pagesUsed; i++) {
         const p = (this.stealHand + i) % pagesUsed;
         const c = this.mem(p)[pageBase(p) + PG_CLASS]!;
-        if (c !== 0 && c !== cls + 1) { victim = p; break; }
+        if (c !== 0 && c !== cls + 1) {
+          victim = p;
+          break;
+        }
       }
       if (victim === NONE) return false;
       this.stealHand = (victim + 1) % pagesUsed;
       const p = victim;
-      const mem = this.mem(p), base = pageBase(p);
+      const mem = this.mem(p),
+        base = pageBase(p);
       const oldCls = mem[base + PG_CLASS]! - 1;
       const now = Date.now();
       Atomics.add(mem, base + PG_EPOCH, 1); // odd: readers of this page retry

@@ -3,7 +3,24 @@
  * other thread writes, unless more than STAT_ROWS threads attach and rows are shared), so a get
  * on one core never bounces a counter's cache line off another. stats() sums the rows.
  */
-import { ST_DELETES, ST_EVICTIONS, ST_EXPIRATIONS, ST_HITS, ST_INVALIDATIONS, ST_MISSES, ST_SETS, ST_SPILL_ERRORS, ST_SPILL_HITS, ST_SPILL_SUPERSEDED, ST_SPILL_MISSES, ST_SPILL_WRITES, ST_TAKEOVERS, STAT_ROWS, STAT_WORDS, STATS } from './layout.js';
+import {
+  ST_DELETES,
+  ST_EVICTIONS,
+  ST_EXPIRATIONS,
+  ST_HITS,
+  ST_INVALIDATIONS,
+  ST_MISSES,
+  ST_SETS,
+  ST_SPILL_ERRORS,
+  ST_SPILL_HITS,
+  ST_SPILL_SUPERSEDED,
+  ST_SPILL_MISSES,
+  ST_SPILL_WRITES,
+  ST_TAKEOVERS,
+  STAT_ROWS,
+  STAT_WORDS,
+  STATS,
+} from './layout.js';
 
 export interface CounterTotals {
   hits: number;
@@ -25,7 +42,10 @@ export class Counters {
   /** First word of this thread's row. */
   private readonly row: number;
 
-  constructor(private readonly ctl: Int32Array, rowIndex: number) {
+  constructor(
+    private readonly ctl: Int32Array,
+    rowIndex: number,
+  ) {
     this.row = STATS + (rowIndex % STAT_ROWS) * STAT_WORDS;
   }
 

@@ -17,8 +17,25 @@
  * from disk and was not rewritten since (ON_DISK): it is on disk already.
  */
 import {
-  arenaOf, C_PAGES, classAt, entryId, H_PAGES_USED, NONE, ON_DISK, pageBase, type PageLayout, pageOf, PG_BUMP,
-  PG_CLASS, SLOT_BITS, slotOf, ST_EVICTIONS, ST_EXPIRATIONS, STATE_FREE, STATE_LIVE, STRIPES,
+  arenaOf,
+  C_PAGES,
+  classAt,
+  entryId,
+  H_PAGES_USED,
+  NONE,
+  ON_DISK,
+  pageBase,
+  type PageLayout,
+  pageOf,
+  PG_BUMP,
+  PG_CLASS,
+  SLOT_BITS,
+  slotOf,
+  ST_EVICTIONS,
+  ST_EXPIRATIONS,
+  STATE_FREE,
+  STATE_LIVE,
+  STRIPES,
 } from './layout.js';
 import { testAndClearReferenced } from './policy.js';
 import type { Arena } from './arena.js';
@@ -108,8 +125,12 @@ export class Eviction {
     while (steps < budget && skippedPages <= pagesUsed) {
       let p = pageOf(pos);
       let s = slotOf(pos);
-      if (p >= pagesUsed) { p = 0; s = 0; }
-      const mem = arena.mem(p), base = pageBase(p);
+      if (p >= pagesUsed) {
+        p = 0;
+        s = 0;
+      }
+      const mem = arena.mem(p),
+        base = pageBase(p);
       const used = Math.min(L.slots, Atomics.load(mem, base + PG_BUMP));
       if (mem[base + PG_CLASS] !== cls + 1 || s >= used) {
         pos = ((p + 1) % pagesUsed) << SLOT_BITS;
@@ -149,8 +170,10 @@ export class Eviction {
    * than expired or invalidated. Only if e's stripe lock is free now, or is ours.
    */
   private evict(e: number, ownStripe: number, valid: boolean, now: number): boolean {
-    const p = pageOf(e), s = slotOf(e);
-    const mem = this.arena.mem(p), base = pageBase(p);
+    const p = pageOf(e),
+      s = slotOf(e);
+    const mem = this.arena.mem(p),
+      base = pageBase(p);
     const L = this.arena.layoutOfPage(mem, base)!;
     const ki = base + L.key + 4 * s;
     const b = mem[ki]! & this.bucketMask;
@@ -186,7 +209,12 @@ export class Eviction {
     const ki = base + L.key + 4 * s;
     const v = base + L.vec + s * L.dims;
     this.keyScratch.set(mem.subarray(ki, ki + 4));
-    this.evictHook(this.keyScratch, mem[base + L.model + s]!, this.arena.f32[a]!.subarray(v, v + L.dims), this.arena.f64[a]![(base >>> 1) + L.expiryF64 + s]!);
+    this.evictHook(
+      this.keyScratch,
+      mem[base + L.model + s]!,
+      this.arena.f32[a]!.subarray(v, v + L.dims),
+      this.arena.f64[a]![(base >>> 1) + L.expiryF64 + s]!,
+    );
   }
 
   /** Evicts one entry of any class to free a count; the slot becomes free in its class. */
@@ -200,8 +228,12 @@ export class Eviction {
     for (let steps = 0; steps < budget; steps++) {
       let p = pageOf(pos);
       let s = slotOf(pos);
-      if (p >= pagesUsed) { p = 0; s = 0; }
-      const mem = arena.mem(p), base = pageBase(p);
+      if (p >= pagesUsed) {
+        p = 0;
+        s = 0;
+      }
+      const mem = arena.mem(p),
+        base = pageBase(p);
       const L = arena.layoutOfPage(mem, base);
       const used = L === undefined ? 0 : Math.min(L.slots, Atomics.load(mem, base + PG_BUMP));
       if (L === undefined || s >= used) {
@@ -229,11 +261,17 @@ export class Eviction {
     const t = b & (STRIPES - 1);
     if (!this.locks.tryAcquire(t)) return;
     try {
-      const p = pageOf(e), s = slotOf(e);
-      const mem = this.arena.mem(p), base = pageBase(p);
+      const p = pageOf(e),
+        s = slotOf(e);
+      const mem = this.arena.mem(p),
+        base = pageBase(p);
       const L = this.arena.layoutOfPage(mem, base);
       if (L === undefined || s >= L.slots) return;
-      if (Atomics.load(mem, base + L.state + s) !== STATE_LIVE || (mem[base + L.key + 4 * s]! & this.bucketMask) !== b) return;
+      if (
+        Atomics.load(mem, base + L.state + s) !== STATE_LIVE ||
+        (mem[base + L.key + 4 * s]! & this.bucketMask) !== b
+      )
+        return;
       if (this.arena.isCurrent(mem, base, L, s, p, now)) return;
       const expired = this.arena.ofCurrentGen(mem, base, L, s);
       this.locks.setIntent(t, e);

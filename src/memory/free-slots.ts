@@ -12,8 +12,20 @@
  * retries), its state becomes FREE, its count is given back and it goes on its class's stack.
  */
 import {
-  C_FREE_HEAD, classAt, H_PAGES_USED, H_STALE, M_LIVE, modelAt, NONE, pageBase, type PageLayout, pageOf,
-  PG_CLASS, slotOf, STATE_FREE, STATE_LIVE,
+  C_FREE_HEAD,
+  classAt,
+  H_PAGES_USED,
+  H_STALE,
+  M_LIVE,
+  modelAt,
+  NONE,
+  pageBase,
+  type PageLayout,
+  pageOf,
+  PG_CLASS,
+  slotOf,
+  STATE_FREE,
+  STATE_LIVE,
 } from './layout.js';
 import type { Arena } from './arena.js';
 
@@ -33,14 +45,16 @@ export class FreeSlots {
 
   pushFree(cls: number, e: number): void {
     const h = this.freeHead(cls);
-    const p = pageOf(e), s = slotOf(e);
-    const mem = this.arena.mem(p), base = pageBase(p);
+    const p = pageOf(e),
+      s = slotOf(e);
+    const mem = this.arena.mem(p),
+      base = pageBase(p);
     const L = this.arena.layoutOfPage(mem, base);
     if (L === undefined) return;
     for (;;) {
       const old = Atomics.load(this.ctl64, h);
       mem[base + L.free + s] = Number(BigInt.asIntN(32, old));
-      const next = (((old >> 32n) + 1n) & 0xffffffffn) << 32n | BigInt(e >>> 0);
+      const next = ((((old >> 32n) + 1n) & 0xffffffffn) << 32n) | BigInt(e >>> 0);
       if (Atomics.compareExchange(this.ctl64, h, old, next) === old) return;
     }
   }
@@ -53,16 +67,20 @@ export class FreeSlots {
       const old = Atomics.load(this.ctl64, h);
       const e = Number(BigInt.asIntN(32, old));
       if (e === NONE) return NONE;
-      const p = pageOf(e), s = slotOf(e);
+      const p = pageOf(e),
+        s = slotOf(e);
       let next = NONE;
       const valid = p < pagesUsed;
-      const mem = valid ? this.arena.mem(p) : undefined, base = pageBase(p);
-      if (mem !== undefined && mem[base + PG_CLASS] === cls + 1 && s < L.slots) next = mem[base + L.free + s]!;
-      const nv = (((old >> 32n) + 1n) & 0xffffffffn) << 32n | BigInt(next >>> 0);
+      const mem = valid ? this.arena.mem(p) : undefined,
+        base = pageBase(p);
+      if (mem !== undefined && mem[base + PG_CLASS] === cls + 1 && s < L.slots)
+        next = mem[base + L.free + s]!;
+      const nv = ((((old >> 32n) + 1n) & 0xffffffffn) << 32n) | BigInt(next >>> 0);
       if (Atomics.compareExchange(this.ctl64, h, old, nv) !== old) continue;
       // Popped: it is ours only if it is still a free slot of this class.
       if (mem === undefined || mem[base + PG_CLASS] !== cls + 1 || s >= L.slots) continue;
-      if (Atomics.compareExchange(mem, base + L.state + s, STATE_FREE, -this.arena.token) === STATE_FREE) return e;
+      if (Atomics.compareExchange(mem, base + L.state + s, STATE_FREE, -this.arena.token) === STATE_FREE)
+        return e;
     }
     return NONE;
   }
@@ -93,7 +111,8 @@ export class FreeSlots {
 
   /** Takes a live entry out of its model's (or the stale) count. */
   uncount(mem: Int32Array, base: number, L: PageLayout, s: number): void {
-    if (this.arena.ofCurrentGen(mem, base, L, s)) Atomics.sub(this.ctl, modelAt(mem[base + L.model + s]!) + M_LIVE, 1);
+    if (this.arena.ofCurrentGen(mem, base, L, s))
+      Atomics.sub(this.ctl, modelAt(mem[base + L.model + s]!) + M_LIVE, 1);
     else Atomics.sub(this.ctl, H_STALE, 1);
   }
 }

@@ -9,8 +9,22 @@
  * counters may be off by one; memory safety and the maxEntries/maxBytes bounds never depend on it.
  */
 import {
-  BUCKETS, entryId, H_OCCUPIED, H_PAGES_USED, H_STALE, M_LIVE, MAX_MODELS, modelAt, NONE, pageBase, pageOf,
-  PG_BUMP, SLOT_BITS, slotOf, STATE_FREE, STATE_LIVE,
+  BUCKETS,
+  entryId,
+  H_OCCUPIED,
+  H_PAGES_USED,
+  H_STALE,
+  M_LIVE,
+  MAX_MODELS,
+  modelAt,
+  NONE,
+  pageBase,
+  pageOf,
+  PG_BUMP,
+  SLOT_BITS,
+  slotOf,
+  STATE_FREE,
+  STATE_LIVE,
 } from './layout.js';
 import type { Arena } from './arena.js';
 import type { FreeSlots } from './free-slots.js';
@@ -36,9 +50,11 @@ export class Recovery {
    * A complete live entry is left as it is.
    */
   repair(dead: number, e: number): void {
-    const p = pageOf(e), s = slotOf(e);
+    const p = pageOf(e),
+      s = slotOf(e);
     if (p >= Atomics.load(this.ctl, H_PAGES_USED)) return;
-    const mem = this.arena.mem(p), base = pageBase(p);
+    const mem = this.arena.mem(p),
+      base = pageBase(p);
     const L = this.arena.layoutOfPage(mem, base);
     if (L === undefined || s >= L.slots) return;
     const st = Atomics.load(mem, base + L.state + s);
@@ -69,7 +85,7 @@ export class Recovery {
     arena.acquireAll();
     try {
       const pagesUsed = Atomics.load(this.ctl, H_PAGES_USED);
-      const linked = new Uint8Array(pagesUsed * (1 << SLOT_BITS) >>> 3);
+      const linked = new Uint8Array((pagesUsed * (1 << SLOT_BITS)) >>> 3);
       const live = new Int32Array(MAX_MODELS);
       let occupied = 0;
       let stale = 0;
@@ -77,19 +93,27 @@ export class Recovery {
         let prev = NONE;
         let e = this.ctl[BUCKETS + b]!;
         while (e !== NONE) {
-          const p = pageOf(e), s = slotOf(e);
+          const p = pageOf(e),
+            s = slotOf(e);
           const mem = p < pagesUsed ? arena.mem(p) : undefined;
           const base = pageBase(p);
           const L = mem === undefined ? undefined : arena.layoutOfPage(mem, base);
           const bit = entryId(p, s);
-          if (mem === undefined || L === undefined || s >= L.slots || (linked[bit >>> 3]! & (1 << (bit & 7))) !== 0) {
+          if (
+            mem === undefined ||
+            L === undefined ||
+            s >= L.slots ||
+            (linked[bit >>> 3]! & (1 << (bit & 7))) !== 0
+          ) {
             // A link to nowhere (or a cycle): cut the chain here.
             if (prev === NONE) this.ctl[BUCKETS + b] = NONE;
             else this.chains.setNext(prev, NONE);
             break;
           }
           const next = mem[base + L.next + s]!;
-          const ok = mem[base + L.state + s] === STATE_LIVE && (mem[base + L.seq + s]! & 1) === 0 &&
+          const ok =
+            mem[base + L.state + s] === STATE_LIVE &&
+            (mem[base + L.seq + s]! & 1) === 0 &&
             (mem[base + L.key + 4 * s]! & this.bucketMask) === b;
           if (!ok) {
             // Unfinished or misplaced: unlink; the page walk below frees it.
@@ -107,7 +131,8 @@ export class Recovery {
         }
       }
       for (let p = 0; p < pagesUsed; p++) {
-        const mem = arena.mem(p), base = pageBase(p);
+        const mem = arena.mem(p),
+          base = pageBase(p);
         const L = arena.layoutOfPage(mem, base);
         if (L === undefined) continue;
         const used = Math.min(L.slots, mem[base + PG_BUMP]!);
@@ -132,18 +157,29 @@ export class Recovery {
     const problems: string[] = [];
     const occupied = Atomics.load(this.ctl, H_OCCUPIED);
     if (occupied > arena.maxEntries) problems.push(`occupied ${occupied} > maxEntries ${arena.maxEntries}`);
-    if (arena.memoryBytes() > arena.maxBytes()) problems.push(`memory ${arena.memoryBytes()} > bound ${arena.maxBytes()}`);
+    if (arena.memoryBytes() > arena.maxBytes())
+      problems.push(`memory ${arena.memoryBytes()} > bound ${arena.maxBytes()}`);
     let linked = 0;
     for (let b = 0; b < arena.parts.buckets; b++) {
       let e = this.ctl[BUCKETS + b]!;
       for (let steps = 0; e !== NONE; steps++) {
-        if (steps > 1_000_000) { problems.push(`bucket ${b}: cycle`); break; }
-        const p = pageOf(e), s = slotOf(e);
-        const mem = arena.mem(p), base = pageBase(p);
+        if (steps > 1_000_000) {
+          problems.push(`bucket ${b}: cycle`);
+          break;
+        }
+        const p = pageOf(e),
+          s = slotOf(e);
+        const mem = arena.mem(p),
+          base = pageBase(p);
         const L = arena.layoutOfPage(mem, base);
-        if (L === undefined) { problems.push(`bucket ${b}: entry ${e} on an unassigned page`); break; }
-        if ((mem[base + L.key + 4 * s]! & this.bucketMask) !== b) problems.push(`entry ${e} in wrong bucket ${b}`);
-        if (mem[base + L.state + s] !== STATE_LIVE) problems.push(`entry ${e} linked but state ${mem[base + L.state + s]}`);
+        if (L === undefined) {
+          problems.push(`bucket ${b}: entry ${e} on an unassigned page`);
+          break;
+        }
+        if ((mem[base + L.key + 4 * s]! & this.bucketMask) !== b)
+          problems.push(`entry ${e} in wrong bucket ${b}`);
+        if (mem[base + L.state + s] !== STATE_LIVE)
+          problems.push(`entry ${e} linked but state ${mem[base + L.state + s]}`);
         if ((mem[base + L.seq + s]! & 1) !== 0) problems.push(`entry ${e} linked with odd seq`);
         linked++;
         e = mem[base + L.next + s]!;

@@ -11,9 +11,27 @@
  */
 import { EmbeddingCacheError } from '../errors.js';
 import {
-  C_CUR_PAGE, C_DIMS, C_FREE_HEAD, C_PAGES, C_SLOTS, classAt, H_CLASS_COUNT, H_MODEL_COUNT,
-  M_CLASS, M_DIMS, M_GEN, M_LIVE, M_NAME, M_NAME_LEN, MAX_CLASSES, MAX_DIMS, MAX_MODEL_NAME_BYTES,
-  MAX_MODELS, modelAt, REGISTRY_LOCK, slotsPerPage,
+  C_CUR_PAGE,
+  C_DIMS,
+  C_FREE_HEAD,
+  C_PAGES,
+  C_SLOTS,
+  classAt,
+  H_CLASS_COUNT,
+  H_MODEL_COUNT,
+  M_CLASS,
+  M_DIMS,
+  M_GEN,
+  M_LIVE,
+  M_NAME,
+  M_NAME_LEN,
+  MAX_CLASSES,
+  MAX_DIMS,
+  MAX_MODEL_NAME_BYTES,
+  MAX_MODELS,
+  modelAt,
+  REGISTRY_LOCK,
+  slotsPerPage,
 } from './layout.js';
 import type { LockTable } from './lock.js';
 import { encodeLossless } from '../key/utf8.js';
@@ -24,7 +42,10 @@ export class ModelRegistry {
   private readonly ids = new Map<string, number>();
   private readonly bytes: Uint8Array;
 
-  constructor(private readonly ctl: Int32Array, private readonly locks: LockTable) {
+  constructor(
+    private readonly ctl: Int32Array,
+    private readonly locks: LockTable,
+  ) {
     this.bytes = new Uint8Array(ctl.buffer, ctl.byteOffset, ctl.byteLength);
   }
 
@@ -63,7 +84,10 @@ export class ModelRegistry {
         }
       }
       if (count >= MAX_MODELS) {
-        throw new EmbeddingCacheError('ERR_CAPACITY', `A cache holds at most ${MAX_MODELS} models; "${name}" would be model ${count + 1}. Use one cache per group of models.`);
+        throw new EmbeddingCacheError(
+          'ERR_CAPACITY',
+          `A cache holds at most ${MAX_MODELS} models; "${name}" would be model ${count + 1}. Use one cache per group of models.`,
+        );
       }
       const r = this.record(count);
       this.ctl[r + M_DIMS] = 0;
@@ -107,7 +131,10 @@ export class ModelRegistry {
     if (known === dims) return this.classOf(id);
     if (known !== 0) throw dimensionMismatch(modelName, known, dims);
     if (dims > MAX_DIMS) {
-      throw new EmbeddingCacheError('ERR_VECTOR_TOO_LARGE', `A vector of ${dims} floats is larger than the ${MAX_DIMS} floats one cache page holds.`);
+      throw new EmbeddingCacheError(
+        'ERR_VECTOR_TOO_LARGE',
+        `A vector of ${dims} floats is larger than the ${MAX_DIMS} floats one cache page holds.`,
+      );
     }
     this.locks.acquire(REGISTRY_LOCK);
     try {
@@ -131,7 +158,10 @@ export class ModelRegistry {
     const count = Atomics.load(this.ctl, H_CLASS_COUNT);
     for (let c = 0; c < count; c++) if (this.ctl[classAt(c) + C_DIMS] === dims) return c;
     if (count >= MAX_CLASSES) {
-      throw new EmbeddingCacheError('ERR_CAPACITY', `A cache holds vectors of at most ${MAX_CLASSES} different dimensions; ${dims} would be the ${count + 1}th.`);
+      throw new EmbeddingCacheError(
+        'ERR_CAPACITY',
+        `A cache holds vectors of at most ${MAX_CLASSES} different dimensions; ${dims} would be the ${count + 1}th.`,
+      );
     }
     const w = classAt(count);
     this.ctl[w + C_DIMS] = dims;
@@ -151,7 +181,10 @@ export class ModelRegistry {
   private encodeName(name: string): Uint8Array {
     const encoded = encodeLossless(name);
     if (encoded.length > MAX_MODEL_NAME_BYTES) {
-      throw new EmbeddingCacheError('ERR_INVALID_ARGUMENT', `Model names are at most ${MAX_MODEL_NAME_BYTES} bytes of UTF-8; got ${encoded.length} bytes. Use a shorter model id.`);
+      throw new EmbeddingCacheError(
+        'ERR_INVALID_ARGUMENT',
+        `Model names are at most ${MAX_MODEL_NAME_BYTES} bytes of UTF-8; got ${encoded.length} bytes. Use a shorter model id.`,
+      );
     }
     return encoded;
   }

@@ -42,12 +42,57 @@
  */
 import { EmbeddingCacheError } from '../errors.js';
 import {
-  arenaOf, BUCKETS, entryId, H_ATTACH_SEQ, H_CLASS_COUNT, H_LAYOUT_VERSION, H_MAGIC, H_OCCUPIED, H_PAGES_USED,
-  H_DEAD_RING, H_DROPS, H_SECRET, H_STALE, H_STAMP, H_TOKEN_SEQ, H_TTL_USED, LAYOUT_VERSION, LOCKS, M_GEN, M_LIVE, MAGIC, MAX_MODELS,
-  MODEL_WORDS, modelAt, MODELS, NONE, ON_DISK, PAGE_WORD_SHIFT, PAGE_WORDS, pageBase, type PageLayout, pageOf,
-  PAGES_PER_ARENA, PAGES_PER_ARENA_SHIFT, PG_BUMP, PG_CLASS, PG_EPOCH, PG_HOT, PG_REF, SECRET_WORDS,
-  SLOT_BITS, SLOT_MASK, slotOf, ST_DELETES, ST_HITS, ST_INVALIDATIONS, ST_MISSES, ST_SETS, ST_TAKEOVERS,
-  STATE_LIVE, STRIPES,
+  arenaOf,
+  BUCKETS,
+  entryId,
+  H_ATTACH_SEQ,
+  H_CLASS_COUNT,
+  H_LAYOUT_VERSION,
+  H_MAGIC,
+  H_OCCUPIED,
+  H_PAGES_USED,
+  H_DEAD_RING,
+  H_DROPS,
+  H_SECRET,
+  H_STALE,
+  H_STAMP,
+  H_TOKEN_SEQ,
+  H_TTL_USED,
+  LAYOUT_VERSION,
+  LOCKS,
+  M_GEN,
+  M_LIVE,
+  MAGIC,
+  MAX_MODELS,
+  MODEL_WORDS,
+  modelAt,
+  MODELS,
+  NONE,
+  ON_DISK,
+  PAGE_WORD_SHIFT,
+  PAGE_WORDS,
+  pageBase,
+  type PageLayout,
+  pageOf,
+  PAGES_PER_ARENA,
+  PAGES_PER_ARENA_SHIFT,
+  PG_BUMP,
+  PG_CLASS,
+  PG_EPOCH,
+  PG_HOT,
+  PG_REF,
+  SECRET_WORDS,
+  SLOT_BITS,
+  SLOT_MASK,
+  slotOf,
+  ST_DELETES,
+  ST_HITS,
+  ST_INVALIDATIONS,
+  ST_MISSES,
+  ST_SETS,
+  ST_TAKEOVERS,
+  STATE_LIVE,
+  STRIPES,
 } from './layout.js';
 import { LockTable } from './lock.js';
 import { StampClock } from './stamps.js';
@@ -102,7 +147,13 @@ export class SharedStore implements Chains {
   lastStamp = 0;
 
   /** Allocates and initializes the shared memory of a new store. */
-  static create(opts: { maxBytes: number; expectedEntries: number; maxEntries: number; lockTimeoutMs: number; secret: Uint8Array }): StoreParts {
+  static create(opts: {
+    maxBytes: number;
+    expectedEntries: number;
+    maxEntries: number;
+    lockTimeoutMs: number;
+    secret: Uint8Array;
+  }): StoreParts {
     const plan = planStore(opts.maxBytes, opts.expectedEntries);
     const control = new SharedArrayBuffer(plan.controlBytes);
     const ctl = new Int32Array(control);
@@ -112,20 +163,34 @@ export class SharedStore implements Chains {
     LockTable.init(ctl, LOCKS, STRIPES + 1);
     ctl.fill(NONE, BUCKETS, BUCKETS + plan.buckets);
     const arenas = plan.arenaBytes.map((max) => new SharedArrayBuffer(0, { maxByteLength: max }));
-    return { control, arenas, buckets: plan.buckets, maxEntries: opts.maxEntries, maxPages: plan.maxPages, lockTimeoutMs: opts.lockTimeoutMs };
+    return {
+      control,
+      arenas,
+      buckets: plan.buckets,
+      maxEntries: opts.maxEntries,
+      maxPages: plan.maxPages,
+      lockTimeoutMs: opts.lockTimeoutMs,
+    };
   }
 
   constructor(parts: StoreParts) {
     this.parts = parts;
     this.ctl = new Int32Array(parts.control);
     if (this.ctl[H_MAGIC] !== MAGIC || this.ctl[H_LAYOUT_VERSION] !== LAYOUT_VERSION) {
-      throw new EmbeddingCacheError('ERR_INVALID_HANDLE', 'The handle\'s shared memory is not an embedcache of this version.');
+      throw new EmbeddingCacheError(
+        'ERR_INVALID_HANDLE',
+        "The handle's shared memory is not an embedcache of this version.",
+      );
     }
     this.bucketMask = parts.buckets - 1;
     this.token = Atomics.add(this.ctl, H_TOKEN_SEQ, 1) + 1;
     this.counters = new Counters(this.ctl, Atomics.add(this.ctl, H_ATTACH_SEQ, 1));
     this.locks = new LockTable(
-      this.ctl, LOCKS, H_DEAD_RING, this.token, parts.lockTimeoutMs,
+      this.ctl,
+      LOCKS,
+      H_DEAD_RING,
+      this.token,
+      parts.lockTimeoutMs,
       (dead, entry) => this.recovery.repair(dead, entry),
       () => {
         this.counters.add(ST_TAKEOVERS);
@@ -174,12 +239,22 @@ export class SharedStore implements Chains {
    * The hot path: every address computation is written out here (no helper calls), and the
    * view arrays are read directly; only a view refresh, a first layout and a reclaim call out.
    */
-  private probe(k: Int32Array, ko: number, m: number, now: number, out: Float32Array | null, outAt: number): boolean {
+  private probe(
+    k: Int32Array,
+    ko: number,
+    m: number,
+    now: number,
+    out: Float32Array | null,
+    outAt: number,
+  ): boolean {
     // Only the two seq reads are Atomics (they order the snapshot); the other shared words are
     // read plainly: a stale value there can only turn into a retry or a miss, never a wrong hit.
     // (Atomics.load is a builtin call in Node 20, not inlined: it costs ~10-25 ns each.)
     const ctl = this.ctl;
-    const k0 = k[ko]!, k1 = k[ko + 1]!, k2 = k[ko + 2]!, k3 = k[ko + 3]!;
+    const k0 = k[ko]!,
+      k1 = k[ko + 1]!,
+      k2 = k[ko + 2]!,
+      k3 = k[ko + 3]!;
     const b = k0 & this.bucketMask;
     const gen = ctl[MODELS + m * MODEL_WORDS + M_GEN]!;
     const pagesUsed = ctl[H_PAGES_USED]!;
@@ -195,7 +270,10 @@ export class SharedStore implements Chains {
         let mem = this.i32[a]!;
         if (base + PAGE_WORDS > mem.length) mem = this.arena.refreshViews(a);
         const ep = mem[base + PG_EPOCH]!;
-        if ((ep & 1) !== 0) { retry = true; break; }
+        if ((ep & 1) !== 0) {
+          retry = true;
+          break;
+        }
         const c = mem[base + PG_CLASS]!;
         if (c === 0) break;
         const L = this.layouts[c - 1] ?? this.arena.layout(c - 1);
@@ -204,9 +282,15 @@ export class SharedStore implements Chains {
         if (mem[ki] === k0 && mem[ki + 1] === k1 && mem[ki + 2] === k2 && mem[ki + 3] === k3) {
           const seqAt = base + L.seq + s;
           const seq = Atomics.load(mem, seqAt);
-          if ((seq & 1) !== 0) { retry = true; break; }
+          if ((seq & 1) !== 0) {
+            retry = true;
+            break;
+          }
           // Re-check the key under seq: it may have been rewritten between the compare and the load.
-          if (mem[ki] !== k0 || mem[ki + 1] !== k1 || mem[ki + 2] !== k2 || mem[ki + 3] !== k3) { retry = true; break; }
+          if (mem[ki] !== k0 || mem[ki + 1] !== k1 || mem[ki + 2] !== k2 || mem[ki + 3] !== k3) {
+            retry = true;
+            break;
+          }
           const state = mem[base + L.state + s];
           const entryGen = mem[base + L.gen + s];
           const entryModel = mem[base + L.model + s];
@@ -221,7 +305,10 @@ export class SharedStore implements Chains {
               out.set(this.f32[a]!.subarray(v, v + L.dims), outAt);
             }
           }
-          if (Atomics.load(mem, seqAt) !== seq || mem[base + PG_EPOCH] !== ep) { retry = true; break; }
+          if (Atomics.load(mem, seqAt) !== seq || mem[base + PG_EPOCH] !== ep) {
+            retry = true;
+            break;
+          }
           if (state !== STATE_LIVE || entryModel !== m) return false;
           if (entryGen !== gen || (expires !== 0 && expires <= now)) {
             this.eviction.reclaimIfStale(e, b, now === 0 ? Date.now() : now);
@@ -264,7 +351,15 @@ export class SharedStore implements Chains {
   }
 
   /** Copies the vector of key k into out[at…]; false on a miss. out must have room for it. */
-  getInto(k: Int32Array, ko: number, m: number, now: number, out: Float32Array, at: number, count = true): boolean {
+  getInto(
+    k: Int32Array,
+    ko: number,
+    m: number,
+    now: number,
+    out: Float32Array,
+    at: number,
+    count = true,
+  ): boolean {
     const hit = this.probe(k, ko, m, now, out, at);
     if (count) this.counters.add(hit ? ST_HITS : ST_MISSES);
     return hit;
@@ -303,7 +398,15 @@ export class SharedStore implements Chains {
    * under the stripe lock, which every drop also holds. The new entry is marked as already on
    * disk, so evicting it writes nothing. False if not stored.
    */
-  promote(k: Int32Array, ko: number, m: number, cls: number, vec: Float32Array, expiresAt: number, drops: number): boolean {
+  promote(
+    k: Int32Array,
+    ko: number,
+    m: number,
+    cls: number,
+    vec: Float32Array,
+    expiresAt: number,
+    drops: number,
+  ): boolean {
     return this.write(k, ko, m, cls, vec, expiresAt, true, drops);
   }
 
@@ -312,7 +415,16 @@ export class SharedStore implements Chains {
     return Atomics.load(this.ctl, H_DROPS);
   }
 
-  private write(k: Int32Array, ko: number, m: number, cls: number, vec: Float32Array, expiresAt: number, ifAbsent: boolean, drops: number): boolean {
+  private write(
+    k: Int32Array,
+    ko: number,
+    m: number,
+    cls: number,
+    vec: Float32Array,
+    expiresAt: number,
+    ifAbsent: boolean,
+    drops: number,
+  ): boolean {
     const b = k[ko]! & this.bucketMask;
     const stripe = b & (STRIPES - 1);
     const L = this.arena.layout(cls);
@@ -348,7 +460,10 @@ export class SharedStore implements Chains {
       // locks, so outside our stripe lock), then try again. Failing to find room is transient
       // (other writers hold the candidates); give up only after many rounds.
       if (!this.arena.stealPage(cls, this.pageOwners) && round >= 100) {
-        throw new EmbeddingCacheError('ERR_CAPACITY', 'No memory could be found for this vector: every page is in use by entries that are being written. Raise maxBytes.');
+        throw new EmbeddingCacheError(
+          'ERR_CAPACITY',
+          'No memory could be found for this vector: every page is in use by entries that are being written. Raise maxBytes.',
+        );
       }
     }
   }
@@ -363,8 +478,10 @@ export class SharedStore implements Chains {
       if (this.stamping) this.lastStamp = this.stamps.next();
       const e = this.findLocked(b, k, ko);
       if (e === NONE) return false;
-      const p = pageOf(e), s = slotOf(e);
-      const mem = this.arena.mem(p), base = pageBase(p);
+      const p = pageOf(e),
+        s = slotOf(e);
+      const mem = this.arena.mem(p),
+        base = pageBase(p);
       const L = this.arena.layoutOfPage(mem, base)!;
       const live = mem[base + L.model + s] === m && this.arena.isCurrent(mem, base, L, s, p, now);
       this.locks.setIntent(stripe, e);
@@ -408,7 +525,8 @@ export class SharedStore implements Chains {
       const classes = Atomics.load(this.ctl, H_CLASS_COUNT);
       for (let c = 0; c < classes; c++) this.free.resetFree(c);
       for (let p = 0; p < pagesUsed; p++) {
-        const mem = this.arena.mem(p), base = pageBase(p);
+        const mem = this.arena.mem(p),
+          base = pageBase(p);
         const L = this.arena.layoutOfPage(mem, base);
         Atomics.add(mem, base + PG_EPOCH, 1);
         mem.fill(0, base + PG_REF, base + PAGE_WORDS);
@@ -435,11 +553,16 @@ export class SharedStore implements Chains {
 
   /** Entry of key k in bucket b's chain, or NONE. Caller holds the bucket's stripe lock. */
   private findLocked(b: number, k: Int32Array, ko: number): number {
-    const k0 = k[ko]!, k1 = k[ko + 1]!, k2 = k[ko + 2]!, k3 = k[ko + 3]!;
+    const k0 = k[ko]!,
+      k1 = k[ko + 1]!,
+      k2 = k[ko + 2]!,
+      k3 = k[ko + 3]!;
     let e = this.ctl[BUCKETS + b]!; // plain: every writer of this chain holds our lock
     for (let steps = 0; e !== NONE && steps < MAX_CHAIN_STEPS * 64; steps++) {
-      const p = pageOf(e), s = slotOf(e);
-      const mem = this.arena.mem(p), base = pageBase(p);
+      const p = pageOf(e),
+        s = slotOf(e);
+      const mem = this.arena.mem(p),
+        base = pageBase(p);
       const L = this.arena.layoutOfPage(mem, base)!;
       const ki = base + L.key + 4 * s;
       if (mem[ki] === k0 && mem[ki + 1] === k1 && mem[ki + 2] === k2 && mem[ki + 3] === k3) return e;
@@ -449,9 +572,11 @@ export class SharedStore implements Chains {
   }
 
   private overwrite(stripe: number, e: number, m: number, vec: Float32Array, expiresAt: number): void {
-    const p = pageOf(e), s = slotOf(e);
+    const p = pageOf(e),
+      s = slotOf(e);
     const a = arenaOf(p);
-    const mem = this.arena.mem(p), base = pageBase(p);
+    const mem = this.arena.mem(p),
+      base = pageBase(p);
     const L = this.arena.layoutOfPage(mem, base)!;
     this.locks.setIntent(stripe, e);
     const seqAt = base + L.seq + s;
@@ -472,10 +597,22 @@ export class SharedStore implements Chains {
   }
 
   /** Writes a claimed entry and publishes it at the head of bucket b's chain. */
-  private fill(stripe: number, e: number, b: number, k: Int32Array, ko: number, m: number, vec: Float32Array, expiresAt: number, onDisk: boolean): void {
-    const p = pageOf(e), s = slotOf(e);
+  private fill(
+    stripe: number,
+    e: number,
+    b: number,
+    k: Int32Array,
+    ko: number,
+    m: number,
+    vec: Float32Array,
+    expiresAt: number,
+    onDisk: boolean,
+  ): void {
+    const p = pageOf(e),
+      s = slotOf(e);
     const a = arenaOf(p);
-    const mem = this.arena.mem(p), base = pageBase(p);
+    const mem = this.arena.mem(p),
+      base = pageBase(p);
     const L = this.arena.layoutOfPage(mem, base)!;
     this.locks.setIntent(stripe, e);
     const seqAt = base + L.seq + s;
@@ -483,7 +620,10 @@ export class SharedStore implements Chains {
     if ((seq & 1) !== 0) seq++; // left odd by a repaired writer: move on from it
     Atomics.store(mem, seqAt, seq + 1);
     const ki = base + L.key + 4 * s;
-    mem[ki] = k[ko]!; mem[ki + 1] = k[ko + 1]!; mem[ki + 2] = k[ko + 2]!; mem[ki + 3] = k[ko + 3]!;
+    mem[ki] = k[ko]!;
+    mem[ki + 1] = k[ko + 1]!;
+    mem[ki + 2] = k[ko + 2]!;
+    mem[ki + 3] = k[ko + 3]!;
     mem[base + L.model + s] = m;
     mem[base + L.gen + s] = this.registry.generation(m);
     this.f64[a]![(base >>> 1) + L.expiryF64 + s] = expiresAt;
@@ -502,8 +642,10 @@ export class SharedStore implements Chains {
     let prev = NONE;
     let cur = Atomics.load(this.ctl, BUCKETS + b);
     for (let steps = 0; cur !== NONE && steps < MAX_CHAIN_STEPS * 64; steps++) {
-      const p = pageOf(cur), s = slotOf(cur);
-      const mem = this.arena.mem(p), base = pageBase(p);
+      const p = pageOf(cur),
+        s = slotOf(cur);
+      const mem = this.arena.mem(p),
+        base = pageBase(p);
       const next = mem[base + this.arena.layoutOfPage(mem, base)!.next + s]!;
       if (cur === e) {
         if (prev === NONE) Atomics.store(this.ctl, BUCKETS + b, next);
@@ -518,8 +660,10 @@ export class SharedStore implements Chains {
 
   /** Points e's chain link at `next`. Caller holds e's stripe lock (or every lock). */
   setNext(e: number, next: number): void {
-    const p = pageOf(e), s = slotOf(e);
-    const mem = this.arena.mem(p), base = pageBase(p);
+    const p = pageOf(e),
+      s = slotOf(e);
+    const mem = this.arena.mem(p),
+      base = pageBase(p);
     Atomics.store(mem, base + this.arena.layoutOfPage(mem, base)!.next + s, next);
   }
 

@@ -103,7 +103,10 @@ function writeU32LE(bytes: Uint8Array, offset: number, value: number): void {
 }
 
 function readU32LE(bytes: Uint8Array, offset: number): number {
-  return (bytes[offset]! | (bytes[offset + 1]! << 8) | (bytes[offset + 2]! << 16) | (bytes[offset + 3]! << 24)) >>> 0;
+  return (
+    (bytes[offset]! | (bytes[offset + 1]! << 8) | (bytes[offset + 2]! << 16) | (bytes[offset + 3]! << 24)) >>>
+    0
+  );
 }
 
 function writeU32BE(bytes: Uint8Array, offset: number, value: number): void {
@@ -114,7 +117,10 @@ function writeU32BE(bytes: Uint8Array, offset: number, value: number): void {
 }
 
 function readU32BE(bytes: Uint8Array, offset: number): number {
-  return ((bytes[offset]! << 24) | (bytes[offset + 1]! << 16) | (bytes[offset + 2]! << 8) | bytes[offset + 3]!) >>> 0;
+  return (
+    ((bytes[offset]! << 24) | (bytes[offset + 1]! << 16) | (bytes[offset + 2]! << 8) | bytes[offset + 3]!) >>>
+    0
+  );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -191,8 +197,19 @@ export function encodeRecord(header: RecordHeader, vector: Float32Array, arena?:
 export const TOMBSTONE_TTL_MS = 60 * 60 * 1000;
 
 /** Encodes the tombstone of a delete: a header with dims 0, expiring after TOMBSTONE_TTL_MS. */
-export function encodeTombstone(modelId: number, generation: number, stamp: number, arena?: RecordArena): Uint8Array {
-  const header = { modelId, generation, createdMs: stamp, expiresMs: tombstoneExpiry(stamp), writtenMs: stamp };
+export function encodeTombstone(
+  modelId: number,
+  generation: number,
+  stamp: number,
+  arena?: RecordArena,
+): Uint8Array {
+  const header = {
+    modelId,
+    generation,
+    createdMs: stamp,
+    expiresMs: tombstoneExpiry(stamp),
+    writtenMs: stamp,
+  };
   return encodeRecord(header, EMPTY_VECTOR, arena);
 }
 
@@ -214,7 +231,11 @@ export function isStoredRecord(bytes: Uint8Array, length: number = bytes.length)
 }
 
 function hasHeader(bytes: Uint8Array): boolean {
-  return bytes[0] === RECORD_MAGIC && bytes[1] === FORMAT_VERSION && (bytes[2]! | (bytes[3]! << 8)) === HEADER_BYTES;
+  return (
+    bytes[0] === RECORD_MAGIC &&
+    bytes[1] === FORMAT_VERSION &&
+    (bytes[2]! | (bytes[3]! << 8)) === HEADER_BYTES
+  );
 }
 
 /**
@@ -289,7 +310,12 @@ export function readVectorInto(bytes: Uint8Array, scratch: { buf: Float32Array }
 // Keys.
 
 /** Writes the 24-byte record key into `out` at 0. */
-export function writeRecordKey(out: Uint8Array, modelId: number, generation: number, contentKey: Uint8Array): void {
+export function writeRecordKey(
+  out: Uint8Array,
+  modelId: number,
+  generation: number,
+  contentKey: Uint8Array,
+): void {
   writeU32BE(out, 0, modelId);
   writeU32BE(out, 4, generation);
   for (let i = 0; i < CONTENT_KEY_BYTES; i++) out[8 + i] = contentKey[i]!;
@@ -345,7 +371,11 @@ export function indexKeyRecordKey(key: Uint8Array): Uint8Array {
  * whose `instant` (recordWrittenMs for age, recordExpiresMs for expiry) is the index key's: the
  * entry is live. Otherwise it points at nothing or at another copy, and is stale.
  */
-export function indexEntryLive(key: Uint8Array, record: Uint8Array | undefined, instant: (record: Uint8Array) => number): record is Uint8Array {
+export function indexEntryLive(
+  key: Uint8Array,
+  record: Uint8Array | undefined,
+  instant: (record: Uint8Array) => number,
+): record is Uint8Array {
   return record !== undefined && isStoredRecord(record) && instant(record) === indexKeyInstant(key);
 }
 
@@ -405,14 +435,17 @@ export function decodeFormatMeta(bytes: Uint8Array): FormatMetaResult {
   } catch (err) {
     return { kind: 'invalid', reason: `its format record does not decode (${(err as Error).message})` };
   }
-  if (typeof value !== 'object' || value === null) return { kind: 'invalid', reason: 'its format record is not a map' };
+  if (typeof value !== 'object' || value === null)
+    return { kind: 'invalid', reason: 'its format record is not a map' };
   const v = value as Record<string, unknown>;
-  if (typeof v.formatVersion !== 'number') return { kind: 'invalid', reason: 'its format record has no format version' };
+  if (typeof v.formatVersion !== 'number')
+    return { kind: 'invalid', reason: 'its format record has no format version' };
   if (v.formatVersion !== FORMAT_VERSION) return { kind: 'version', formatVersion: v.formatVersion };
   if (v.keyHash !== 'xxhash' && v.keyHash !== 'sha256') {
     return { kind: 'invalid', reason: `its format record names an unknown key hash (${String(v.keyHash)})` };
   }
-  if (!(v.seed instanceof Uint8Array)) return { kind: 'invalid', reason: 'its format record has no key seed' };
+  if (!(v.seed instanceof Uint8Array))
+    return { kind: 'invalid', reason: 'its format record has no key seed' };
   return {
     kind: 'ok',
     meta: {
@@ -437,7 +470,8 @@ export function decodeModelMeta(bytes: Uint8Array): ModelMeta | undefined {
   }
   if (typeof value !== 'object' || value === null) return undefined;
   const v = value as Record<string, unknown>;
-  if (typeof v.id !== 'number' || typeof v.generation !== 'number' || typeof v.dims !== 'number') return undefined;
+  if (typeof v.id !== 'number' || typeof v.generation !== 'number' || typeof v.dims !== 'number')
+    return undefined;
   return { id: v.id, generation: v.generation, dims: v.dims };
 }
 

@@ -116,7 +116,13 @@ export class Maintenance {
   }
 
   private liveBytes(): { entries: number; bytes: number } {
-    type Stat = { pageSize: number; treeBranchPageCount: number; treeLeafPageCount: number; overflowPages: number; entryCount: number };
+    type Stat = {
+      pageSize: number;
+      treeBranchPageCount: number;
+      treeLeafPageCount: number;
+      overflowPages: number;
+      entryCount: number;
+    };
     let pages = 0;
     let pageSize = 4096;
     let entries = 0;
@@ -132,7 +138,12 @@ export class Maintenance {
   /** True when some model has records under an older generation. Reads only, O(models · log n). */
   private garbageExists(): boolean {
     for (const [, m] of storedModels(this.dbs.meta)) {
-      for (const _ of this.dbs.records.getKeys({ start: generationStart(m.id, 0), end: generationStart(m.id, m.generation), limit: 1 })) return true;
+      for (const _ of this.dbs.records.getKeys({
+        start: generationStart(m.id, 0),
+        end: generationStart(m.id, m.generation),
+        limit: 1,
+      }))
+        return true;
     }
     return false;
   }
@@ -211,7 +222,11 @@ export class Maintenance {
       return true;
     };
     /** The records that index entries `keys` of `db` point at; an entry pointing at nothing, or at an older copy, goes. */
-    const planIndexed = (db: Bin, keys: Iterable<Uint8Array>, instant: (record: Uint8Array) => number): void => {
+    const planIndexed = (
+      db: Bin,
+      keys: Iterable<Uint8Array>,
+      instant: (record: Uint8Array) => number,
+    ): void => {
       for (const k of Array.from(keys)) {
         budget--;
         const recKey = indexKeyRecordKey(k);
@@ -228,7 +243,11 @@ export class Maintenance {
     if (this.sweepPending && budget > 0) {
       for (const [, m] of Array.from(storedModels(meta))) {
         if (m.generation === 0 || budget <= 0) continue;
-        const range = { start: generationStart(m.id, 0), end: generationStart(m.id, m.generation), limit: budget };
+        const range = {
+          start: generationStart(m.id, 0),
+          end: generationStart(m.id, m.generation),
+          limit: budget,
+        };
         for (const entry of Array.from(records.getRange(range))) {
           budget--;
           if (!planRecord(entry.key, entry.value)) plan.indexKeys.push({ db: records, key: entry.key }); // undecodable: drop it
@@ -243,7 +262,10 @@ export class Maintenance {
       const perRecord = entries > 0 ? bytes / entries : 0;
       const expected = bytes - plan.records.length * perRecord;
       if (expected > this.maxBytes && perRecord > 0) {
-        const count = Math.min(budget, Math.ceil((expected - this.maxBytes * LOW_WATER) / perRecord) + plan.records.length);
+        const count = Math.min(
+          budget,
+          Math.ceil((expected - this.maxBytes * LOW_WATER) / perRecord) + plan.records.length,
+        );
         planIndexed(age, age.getKeys({ limit: count }), recordWrittenMs);
         plan.more = true; // measure again after the commit
       }

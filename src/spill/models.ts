@@ -106,9 +106,19 @@ export class ModelCatalog {
       // generation that went with it (this thread's snapshot may be older than its last turn).
       this.dbs.root.resetReadTxn();
       const stored = this.read(model);
-      state = { id: stored?.id ?? 0, generation: stored?.generation ?? 0, dims: stored?.dims ?? 0, memGen, checkedMs: now };
+      state = {
+        id: stored?.id ?? 0,
+        generation: stored?.generation ?? 0,
+        dims: stored?.dims ?? 0,
+        memGen,
+        checkedMs: now,
+      };
       this.states.set(model, state);
-    } else if ((memGen !== undefined && memGen !== state.memGen) || now - state.checkedMs >= MODEL_REFRESH_MS || now < state.checkedMs) {
+    } else if (
+      (memGen !== undefined && memGen !== state.memGen) ||
+      now - state.checkedMs >= MODEL_REFRESH_MS ||
+      now < state.checkedMs
+    ) {
       // Another thread may have committed a new generation after our read snapshot began.
       this.dbs.root.resetReadTxn();
       const stored = this.read(model);
@@ -211,7 +221,11 @@ export class ModelCatalog {
   clear(): boolean {
     return this.bump(
       'clear',
-      () => Array.from(storedModels(this.dbs.meta)).map(([model, current]) => [model, this.writeNextGeneration(model, current)]),
+      () =>
+        Array.from(storedModels(this.dbs.meta)).map(([model, current]) => [
+          model,
+          this.writeNextGeneration(model, current),
+        ]),
       () => {
         this.disabledAll = true;
       },

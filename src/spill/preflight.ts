@@ -44,13 +44,16 @@ export function formatError(path: string, why: string): EmbeddingCacheError {
  * ERR_SPILL_OPEN for a folder or data file that cannot be used.
  */
 export function preflight(options: SpillTierOptions): { path: string; maxBytes: number } {
-  if (typeof options !== 'object' || options === null) throw new TypeError('SpillTier.open(options): options must be an object.');
+  if (typeof options !== 'object' || options === null)
+    throw new TypeError('SpillTier.open(options): options must be an object.');
   if (typeof options.path !== 'string' || options.path.length === 0) {
     throw new TypeError('spill.path must be a non-empty string: the folder that holds the LMDB file.');
   }
   const maxBytes = options.maxBytes ?? DEFAULT_SPILL_MAX_BYTES;
   if (typeof maxBytes !== 'number' || !(maxBytes > 0)) {
-    throw new RangeError(`spill.maxBytes must be a positive number of bytes, got ${String(options.maxBytes)}.`);
+    throw new RangeError(
+      `spill.maxBytes must be a positive number of bytes, got ${String(options.maxBytes)}.`,
+    );
   }
   if (options.keyHash !== 'xxhash' && options.keyHash !== 'sha256') {
     throw new TypeError(`keyHash must be 'xxhash' or 'sha256', got ${String(options.keyHash)}.`);
@@ -112,12 +115,14 @@ export function checkDataFile(file: string): string | undefined {
     if (readSync(fd, head, 0, head.length, 0) < head.length) return `it is only ${size} bytes long`;
     if (head.readUInt32LE(META_MAGIC_AT) !== LMDB_MAGIC) return 'it does not start with an LMDB meta page';
     const psize = head.readUInt32LE(META_PSIZE_AT);
-    if (psize < 512 || psize > 65536 || (psize & (psize - 1)) !== 0) return `its page size (${psize}) is not valid`;
+    if (psize < 512 || psize > 65536 || (psize & (psize - 1)) !== 0)
+      return `its page size (${psize}) is not valid`;
     if (size < 2 * psize) return `it is shorter (${size} bytes) than its two meta pages`;
     const second = Buffer.alloc(0xa0);
     readSync(fd, second, 0, second.length, psize);
     if (second.readUInt32LE(META_MAGIC_AT) !== LMDB_MAGIC) return 'its second meta page is damaged';
-    const newest = second.readBigUInt64LE(META_TXNID_AT) > head.readBigUInt64LE(META_TXNID_AT) ? second : head;
+    const newest =
+      second.readBigUInt64LE(META_TXNID_AT) > head.readBigUInt64LE(META_TXNID_AT) ? second : head;
     // mm_last_pg is the highest page ever allocated; the top few may never have been written
     // (pages freed in the transaction that allocated them), so allow some slack.
     const lastPage = Number(newest.readBigUInt64LE(META_LAST_PAGE_AT));

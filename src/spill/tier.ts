@@ -79,7 +79,16 @@ import {
 import { Maintenance } from './maintenance.js';
 import { ModelCatalog } from './models.js';
 import { errorMessage, formatError, openError, preflight } from './preflight.js';
-import type { Fail, Lifecycle, SpillDbs, SpillHit, SpillRecord, SpillStats, SpillTierOptions, SpillVerifyReport } from './types.js';
+import type {
+  Fail,
+  Lifecycle,
+  SpillDbs,
+  SpillHit,
+  SpillRecord,
+  SpillStats,
+  SpillTierOptions,
+  SpillVerifyReport,
+} from './types.js';
 import { verify } from './verify.js';
 import { WriteQueue } from './write-queue.js';
 
@@ -87,7 +96,8 @@ export type { SpillHit, SpillRecord, SpillStats, SpillTierOptions, SpillVerifyRe
 export { MODEL_REFRESH_MS } from './models.js';
 
 function checkKey(key: Uint8Array): void {
-  if (key.length !== CONTENT_KEY_BYTES) throw new RangeError(`A spill key is ${CONTENT_KEY_BYTES} bytes, got ${key.length}.`);
+  if (key.length !== CONTENT_KEY_BYTES)
+    throw new RangeError(`A spill key is ${CONTENT_KEY_BYTES} bytes, got ${key.length}.`);
 }
 
 export class SpillTier {
@@ -151,7 +161,12 @@ export class SpillTier {
     }
   }
 
-  private constructor(root: RootDatabase<Uint8Array, Uint8Array>, path: string, maxBytes: number, options: SpillTierOptions) {
+  private constructor(
+    root: RootDatabase<Uint8Array, Uint8Array>,
+    path: string,
+    maxBytes: number,
+    options: SpillTierOptions,
+  ) {
     this.onCount = options.onCount;
     this.root = root;
     this.path = path;
@@ -163,17 +178,34 @@ export class SpillTier {
     // refuse it before creating anything in it.
     for (const name of root.getKeys({ limit: 16 })) {
       const text = Buffer.from(name).toString('latin1').replace(/\0$/, '');
-      if (!ALL_DBS.includes(text)) throw formatError(path, `it is an LMDB environment that embedcache did not write (it holds "${text}")`);
+      if (!ALL_DBS.includes(text))
+        throw formatError(
+          path,
+          `it is an LMDB environment that embedcache did not write (it holds "${text}")`,
+        );
     }
-    const meta = root.openDB<Uint8Array, string>({ name: DB_META, encoding: 'binary', keyEncoding: 'ordered-binary' });
+    const meta = root.openDB<Uint8Array, string>({
+      name: DB_META,
+      encoding: 'binary',
+      keyEncoding: 'ordered-binary',
+    });
     this.dbs = {
       root,
       meta,
       // Versioned: a record's version is its writtenMs, so maintenance can delete "this copy"
       // and never a newer one written since it looked (see maintenance.ts).
-      records: root.openDB<Uint8Array, Uint8Array>({ name: DB_RECORDS, encoding: 'binary', keyEncoding: 'binary', useVersions: true }),
+      records: root.openDB<Uint8Array, Uint8Array>({
+        name: DB_RECORDS,
+        encoding: 'binary',
+        keyEncoding: 'binary',
+        useVersions: true,
+      }),
       age: root.openDB<Uint8Array, Uint8Array>({ name: DB_AGE, encoding: 'binary', keyEncoding: 'binary' }),
-      expiry: root.openDB<Uint8Array, Uint8Array>({ name: DB_EXPIRY, encoding: 'binary', keyEncoding: 'binary' }),
+      expiry: root.openDB<Uint8Array, Uint8Array>({
+        name: DB_EXPIRY,
+        encoding: 'binary',
+        keyEncoding: 'binary',
+      }),
     };
     const fail: Fail = (what, err, count) => this.fail(what, err, count);
     this.models = new ModelCatalog(this.dbs, path, {
@@ -289,7 +321,11 @@ export class SpillTier {
   get(key: Uint8Array, model: string, now: number, memGen?: number): SpillHit | undefined {
     const bytes = this.lookup(key, model, now, memGen);
     if (bytes === undefined) return undefined;
-    return { vector: decodeVector(bytes), createdMs: recordCreatedMs(bytes), expiresMs: recordExpiresMs(bytes) };
+    return {
+      vector: decodeVector(bytes),
+      createdMs: recordCreatedMs(bytes),
+      expiresMs: recordExpiresMs(bytes),
+    };
   }
 
   /**
@@ -309,7 +345,12 @@ export class SpillTier {
   }
 
   /** The valid, unexpired record bytes for (key, model); counts the hit or miss. */
-  private lookup(key: Uint8Array, model: string, now: number, memGen: number | undefined): Uint8Array | undefined {
+  private lookup(
+    key: Uint8Array,
+    model: string,
+    now: number,
+    memGen: number | undefined,
+  ): Uint8Array | undefined {
     if (this.life.closed) return undefined;
     checkKey(key);
     try {
@@ -326,7 +367,11 @@ export class SpillTier {
         return undefined;
       }
       if (!isValidRecord(bytes)) {
-        this.fail('a read', new Error('a record has the wrong length or header (not written by this format)'), 1);
+        this.fail(
+          'a read',
+          new Error('a record has the wrong length or header (not written by this format)'),
+          1,
+        );
         this.misses++;
         return undefined;
       }
@@ -350,7 +395,13 @@ export class SpillTier {
    * undefined when not found, null when this instance has a delete of it queued. With `fresh`,
    * a model the instance believed absent is looked up again.
    */
-  private find(key: Uint8Array, model: string, now: number, memGen: number | undefined, fresh: boolean): Uint8Array | null | undefined {
+  private find(
+    key: Uint8Array,
+    model: string,
+    now: number,
+    memGen: number | undefined,
+    fresh: boolean,
+  ): Uint8Array | null | undefined {
     if (this.models.isDisabled(model)) return null;
     let state = this.models.state(model, now, memGen, false);
     if (state.id === 0) {
@@ -363,7 +414,10 @@ export class SpillTier {
     const queued = this.queue.queued(recKey);
     if (queued !== undefined) return queued;
     const bytes = this.dbs.records.getBinaryFast(recKey);
-    if (bytes !== undefined && (recordModelId(bytes) !== state.id || recordGeneration(bytes) !== state.generation)) {
+    if (
+      bytes !== undefined &&
+      (recordModelId(bytes) !== state.id || recordGeneration(bytes) !== state.generation)
+    ) {
       this.fail('a read', new Error('a record disagrees with its key'), 1);
       return null;
     }
@@ -392,11 +446,14 @@ export class SpillTier {
       const now = Date.now();
       if (rec.expiresMs !== 0 && rec.expiresMs <= now) return;
       if (this.models.isDisabled(rec.model)) return;
-      if (!(rec.vector instanceof Float32Array) || rec.vector.length === 0) throw new TypeError('a record needs a non-empty Float32Array vector');
+      if (!(rec.vector instanceof Float32Array) || rec.vector.length === 0)
+        throw new TypeError('a record needs a non-empty Float32Array vector');
       const state = this.models.state(rec.model, now, memGen, true);
       const dims = this.models.fixDims(rec.model, state, rec.vector.length);
       if (dims !== rec.vector.length) {
-        throw new RangeError(`model '${rec.model}' has ${dims}-dimensional vectors on disk, and a record has ${rec.vector.length}`);
+        throw new RangeError(
+          `model '${rec.model}' has ${dims}-dimensional vectors on disk, and a record has ${rec.vector.length}`,
+        );
       }
       this.queue.write(state.id, state.generation, rec, stamp ?? this.localStamp(now));
     } catch (err) {

@@ -25,13 +25,24 @@ import type { SpillDbs, SpillVerifyReport } from './types.js';
  */
 export function verify(dbs: Pick<SpillDbs, 'meta' | 'records' | 'age' | 'expiry'>): SpillVerifyReport {
   const { meta, records, age, expiry } = dbs;
-  const report: SpillVerifyReport = { records: 0, tombstones: 0, corrupt: 0, unreachable: 0, missingAge: 0, staleIndex: 0 };
+  const report: SpillVerifyReport = {
+    records: 0,
+    tombstones: 0,
+    corrupt: 0,
+    unreachable: 0,
+    missingAge: 0,
+    staleIndex: 0,
+  };
   const generations = new Map<number, number>();
   for (const [, m] of storedModels(meta)) generations.set(m.id, m.generation);
   for (const { key, value } of records.getRange({ snapshot: true })) {
     if (isTombstone(value)) report.tombstones++;
     else report.records++;
-    if (!isStoredRecord(value) || recordModelId(value) !== recordKeyModelId(key) || recordGeneration(value) !== recordKeyGeneration(key)) {
+    if (
+      !isStoredRecord(value) ||
+      recordModelId(value) !== recordKeyModelId(key) ||
+      recordGeneration(value) !== recordKeyGeneration(key)
+    ) {
       report.corrupt++;
       continue;
     }

@@ -140,16 +140,38 @@ export class WriteQueue {
   /** Encodes `rec` (copying key and vector) under (modelId, generation) and queues it. */
   write(modelId: number, generation: number, rec: SpillRecord, stamp: number): void {
     const recKey = recordKey(modelId, generation, rec.key);
-    const header = { modelId, generation, createdMs: rec.createdMs, expiresMs: rec.expiresMs, writtenMs: stamp };
+    const header = {
+      modelId,
+      generation,
+      createdMs: rec.createdMs,
+      expiresMs: rec.expiresMs,
+      writtenMs: stamp,
+    };
     const value = encodeRecord(header, rec.vector, this.arena);
-    this.push({ recKey, ks: keyString(recKey), value, tombstone: false, writtenMs: stamp, expiresMs: rec.expiresMs, priors: undefined });
+    this.push({
+      recKey,
+      ks: keyString(recKey),
+      value,
+      tombstone: false,
+      writtenMs: stamp,
+      expiresMs: rec.expiresMs,
+      priors: undefined,
+    });
   }
 
   /** Queues the tombstone of `key` under (modelId, generation), stamped `stamp`. */
   remove(modelId: number, generation: number, key: Uint8Array, stamp: number): void {
     const recKey = recordKey(modelId, generation, key);
     const value = encodeTombstone(modelId, generation, stamp, this.arena);
-    this.push({ recKey, ks: keyString(recKey), value, tombstone: true, writtenMs: stamp, expiresMs: recordExpiresMs(value), priors: undefined });
+    this.push({
+      recKey,
+      ks: keyString(recKey),
+      value,
+      tombstone: true,
+      writtenMs: stamp,
+      expiresMs: recordExpiresMs(value),
+      priors: undefined,
+    });
   }
 
   private push(op: Op): void {
@@ -188,7 +210,8 @@ export class WriteQueue {
     let batch: Promise<boolean>;
     try {
       root.resetReadTxn(); // the latest copies: their stamps decide, and their index entries go
-      const plans: { op: Op; stored: number | null; staleAge: Uint8Array[]; staleExpiry: Uint8Array[] }[] = [];
+      const plans: { op: Op; stored: number | null; staleAge: Uint8Array[]; staleExpiry: Uint8Array[] }[] =
+        [];
       for (const op of ops.values()) {
         const old = records.getBinaryFast(op.recKey);
         const stored = old !== undefined && isStoredRecord(old) ? recordWrittenMs(old) : null;
@@ -202,11 +225,13 @@ export class WriteQueue {
         const staleExpiry: Uint8Array[] = [];
         const replaced = (oldWritten: number, oldExpires: number): void => {
           if (oldWritten !== op.writtenMs) staleAge.push(indexKey(oldWritten, op.recKey));
-          if (oldExpires !== 0 && oldExpires !== op.expiresMs) staleExpiry.push(indexKey(oldExpires, op.recKey));
+          if (oldExpires !== 0 && oldExpires !== op.expiresMs)
+            staleExpiry.push(indexKey(oldExpires, op.recKey));
         };
         if (stored !== null) replaced(stored, recordExpiresMs(old!));
         const priors = op.priors;
-        if (priors !== undefined) for (let i = 0; i + 1 < priors.length; i += 2) replaced(priors[i]!, priors[i + 1]!);
+        if (priors !== undefined)
+          for (let i = 0; i + 1 < priors.length; i += 2) replaced(priors[i]!, priors[i + 1]!);
         plans.push({ op, stored, staleAge, staleExpiry });
       }
       batch = records.batch(() => {
@@ -219,7 +244,10 @@ export class WriteQueue {
             if (op.expiresMs !== 0) void expiry.put(indexKey(op.expiresMs, op.recKey), INDEX_VALUE);
           };
           // Only over the copy we read: one committed by another writer since is decided again.
-          const applied = stored === null ? records.ifNoExists(op.recKey, apply) : records.ifVersion(op.recKey, stored, apply);
+          const applied =
+            stored === null
+              ? records.ifNoExists(op.recKey, apply)
+              : records.ifVersion(op.recKey, stored, apply);
           // A failed batch rejects these too; the batch's own promise reports it (counted once).
           outcomes.push({ op, applied: applied.catch(() => false) });
         }

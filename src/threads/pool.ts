@@ -44,9 +44,18 @@ export interface PoolTaskOptions {
 export interface CachePool {
   readonly threads: number;
   /** cache.getMany() run on the pool: one vector or undefined per text, in order. */
-  getMany(texts: readonly string[], opts?: KeyOptions, task?: PoolTaskOptions): Promise<(Float32Array | undefined)[]>;
+  getMany(
+    texts: readonly string[],
+    opts?: KeyOptions,
+    task?: PoolTaskOptions,
+  ): Promise<(Float32Array | undefined)[]>;
   /** cache.setMany() run on the pool. */
-  setMany(texts: readonly string[], vectors: readonly ArrayLike<number>[], opts?: SetOptions, task?: PoolTaskOptions): Promise<void>;
+  setMany(
+    texts: readonly string[],
+    vectors: readonly ArrayLike<number>[],
+    opts?: SetOptions,
+    task?: PoolTaskOptions,
+  ): Promise<void>;
   /** The 128-bit keys of the texts: 4 int32 words per text, in order. */
   hashKeys(texts: readonly string[], opts?: KeyOptions, task?: PoolTaskOptions): Promise<Int32Array>;
   /** Thread ids of the pool's live workers (diagnostics: an aborted task's worker is replaced). */
@@ -68,7 +77,7 @@ function workerFile(): string {
   }
   throw new Error(
     `createCachePool(): the built worker (dist/workers/cache-worker.js) was not found next to ${fileURLToPath(import.meta.url)}. ` +
-    'Run `npm run build` first: worker threads load built JavaScript.',
+      'Run `npm run build` first: worker threads load built JavaScript.',
   );
 }
 
@@ -89,7 +98,11 @@ function setOpts(o: SetOptions | undefined): SetOptions | undefined {
 
 /** Rethrows a cache error the worker relayed (see workers/cache-worker.ts), with its code. */
 function unwrap<T>(r: unknown): T {
-  if (typeof r === 'object' && r !== null && typeof (r as { relayedError?: unknown }).relayedError === 'string') {
+  if (
+    typeof r === 'object' &&
+    r !== null &&
+    typeof (r as { relayedError?: unknown }).relayedError === 'string'
+  ) {
     const e = r as { relayedError: EmbeddingCacheErrorCode; message: string };
     throw new EmbeddingCacheError(e.relayedError, e.message);
   }
@@ -102,11 +115,18 @@ function poolArgumentError(op: string, rule: string, got: unknown): EmbeddingCac
 }
 
 export function createCachePool(cache: EmbeddingCache, options: CachePoolOptions = {}): CachePool {
-  if (typeof options !== 'object' || options === null) throw new TypeError('createCachePool(cache, options): options must be an object like { threads: 2 }.');
+  if (typeof options !== 'object' || options === null)
+    throw new TypeError('createCachePool(cache, options): options must be an object like { threads: 2 }.');
   const threads = options.threads ?? availableParallelism();
-  if (!Number.isInteger(threads) || threads < 1) throw new RangeError(`options.threads must be a positive integer, got ${describe(threads)}.`);
-  if (options.idleTimeout !== undefined && (typeof options.idleTimeout !== 'number' || !(options.idleTimeout >= 0))) {
-    throw new RangeError(`options.idleTimeout must be a number of milliseconds >= 0, got ${describe(options.idleTimeout)}.`);
+  if (!Number.isInteger(threads) || threads < 1)
+    throw new RangeError(`options.threads must be a positive integer, got ${describe(threads)}.`);
+  if (
+    options.idleTimeout !== undefined &&
+    (typeof options.idleTimeout !== 'number' || !(options.idleTimeout >= 0))
+  ) {
+    throw new RangeError(
+      `options.idleTimeout must be a number of milliseconds >= 0, got ${describe(options.idleTimeout)}.`,
+    );
   }
   const piscina = new Piscina({
     filename: workerFile(),
@@ -134,28 +154,49 @@ export function createCachePool(cache: EmbeddingCache, options: CachePoolOptions
     async getMany(texts, opts, task) {
       checkTexts('getMany', texts);
       const o = keyOpts(opts);
-      const parts = await Promise.all(ranges(texts.length).map(([a, b]) =>
-        piscina.run({ op: 'getMany', texts: texts.slice(a, b), opts: o }, { signal: task?.signal ?? null }).then((r) => unwrap<ArrayBuffer>(r))));
+      const parts = await Promise.all(
+        ranges(texts.length).map(([a, b]) =>
+          piscina
+            .run({ op: 'getMany', texts: texts.slice(a, b), opts: o }, { signal: task?.signal ?? null })
+            .then((r) => unwrap<ArrayBuffer>(r)),
+        ),
+      );
       if (parts.length === 1) return unpackVectors(parts[0]!);
       return parts.flatMap(unpackVectors);
     },
     async setMany(texts, vectors, opts, task) {
       checkTexts('setMany', texts);
-      if (!Array.isArray(vectors)) throw poolArgumentError('setMany', 'vectors must be an array of vectors', vectors);
+      if (!Array.isArray(vectors))
+        throw poolArgumentError('setMany', 'vectors must be an array of vectors', vectors);
       if (vectors.length !== texts.length) {
-        throw new EmbeddingCacheError('ERR_INVALID_ARGUMENT', `pool.setMany(): got ${texts.length} texts and ${vectors.length} vectors; pass one vector per text.`);
+        throw new EmbeddingCacheError(
+          'ERR_INVALID_ARGUMENT',
+          `pool.setMany(): got ${texts.length} texts and ${vectors.length} vectors; pass one vector per text.`,
+        );
       }
       const o = setOpts(opts);
-      await Promise.all(ranges(texts.length).map(([a, b]) => {
-        const buffer = packVectors(vectors.slice(a, b));
-        return piscina.run({ op: 'setMany', texts: texts.slice(a, b), vectors: buffer, opts: o }, { transferList: [buffer], signal: task?.signal ?? null }).then((r) => unwrap<number>(r));
-      }));
+      await Promise.all(
+        ranges(texts.length).map(([a, b]) => {
+          const buffer = packVectors(vectors.slice(a, b));
+          return piscina
+            .run(
+              { op: 'setMany', texts: texts.slice(a, b), vectors: buffer, opts: o },
+              { transferList: [buffer], signal: task?.signal ?? null },
+            )
+            .then((r) => unwrap<number>(r));
+        }),
+      );
     },
     async hashKeys(texts, opts, task) {
       checkTexts('hashKeys', texts);
       const o = keyOpts(opts);
-      const parts = await Promise.all(ranges(texts.length).map(([a, b]) =>
-        piscina.run({ op: 'hashKeys', texts: texts.slice(a, b), opts: o }, { signal: task?.signal ?? null }).then((r) => unwrap<ArrayBuffer>(r))));
+      const parts = await Promise.all(
+        ranges(texts.length).map(([a, b]) =>
+          piscina
+            .run({ op: 'hashKeys', texts: texts.slice(a, b), opts: o }, { signal: task?.signal ?? null })
+            .then((r) => unwrap<ArrayBuffer>(r)),
+        ),
+      );
       if (parts.length === 1) return new Int32Array(parts[0]!);
       const out = new Int32Array(texts.length * 4);
       let at = 0;

@@ -47,12 +47,18 @@ function looksLikeHandle(v: unknown): v is CacheHandle {
 export function cacheFromWorkerData(workerData: unknown, key = 'cache'): Promise<EmbeddingCache> {
   let handle: unknown = workerData;
   if (!looksLikeHandle(workerData)) {
-    if (typeof workerData !== 'object' || workerData === null || !looksLikeHandle((workerData as Record<string, unknown>)[key])) {
-      return Promise.reject(new EmbeddingCacheError(
-        'ERR_INVALID_HANDLE',
-        `cacheFromWorkerData(): workerData.${key} is not a cache handle (got ${describe(workerData)}). ` +
-        `Start the worker (or Piscina pool) with workerData: { ${key}: cache.handle }.`,
-      ));
+    if (
+      typeof workerData !== 'object' ||
+      workerData === null ||
+      !looksLikeHandle((workerData as Record<string, unknown>)[key])
+    ) {
+      return Promise.reject(
+        new EmbeddingCacheError(
+          'ERR_INVALID_HANDLE',
+          `cacheFromWorkerData(): workerData.${key} is not a cache handle (got ${describe(workerData)}). ` +
+            `Start the worker (or Piscina pool) with workerData: { ${key}: cache.handle }.`,
+        ),
+      );
     }
     handle = (workerData as Record<string, unknown>)[key];
   }

@@ -43,10 +43,22 @@ class CountingEmbeddings extends Embeddings {
 
 const docs = [
   new Document({ pageContent: 'The cat sat on the warm windowsill all afternoon.', metadata: { id: 'cat' } }),
-  new Document({ pageContent: 'Quarterly revenue grew by twelve percent in Europe.', metadata: { id: 'revenue' } }),
-  new Document({ pageContent: 'Rust and TypeScript both have strict type systems.', metadata: { id: 'types' } }),
-  new Document({ pageContent: 'The cat sat on the warm windowsill all afternoon.', metadata: { id: 'cat-again' } }),
-  new Document({ pageContent: 'Embedding caches keep a model from paying twice.', metadata: { id: 'cache' } }),
+  new Document({
+    pageContent: 'Quarterly revenue grew by twelve percent in Europe.',
+    metadata: { id: 'revenue' },
+  }),
+  new Document({
+    pageContent: 'Rust and TypeScript both have strict type systems.',
+    metadata: { id: 'types' },
+  }),
+  new Document({
+    pageContent: 'The cat sat on the warm windowsill all afternoon.',
+    metadata: { id: 'cat-again' },
+  }),
+  new Document({
+    pageContent: 'Embedding caches keep a model from paying twice.',
+    metadata: { id: 'cache' },
+  }),
 ];
 
 describe('LangChain: CachedEmbeddings round trip', () => {
@@ -102,7 +114,9 @@ describe('LangChain: CachedEmbeddings round trip', () => {
     const cache = await open();
     const named = Object.assign(new CountingEmbeddings(), { model: 'bow-v2' });
     expect(new CachedEmbeddings({ cache, embeddings: named }).model).toBe('CountingEmbeddings:bow-v2');
-    expect(() => new CachedEmbeddings({ cache, embeddings: new CountingEmbeddings() })).toThrow(/options\.model/);
+    expect(() => new CachedEmbeddings({ cache, embeddings: new CountingEmbeddings() })).toThrow(
+      /options\.model/,
+    );
     expect(() => new CachedEmbeddings({ cache, embeddings: {} as never, model: 'x' })).toThrow(TypeError);
   });
 });

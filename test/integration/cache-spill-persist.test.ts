@@ -123,7 +123,10 @@ describe('cache spill tier: persist and warm restart', () => {
     const first = await open({ spill: { path, persist: true } });
     first.set('x', vector(1, DIMS));
     await first.close();
-    const err = await expectCacheErrorAsync(() => EmbeddingCache.open({ keyHash: 'sha256', spill: { path } }), 'ERR_SPILL_FORMAT');
+    const err = await expectCacheErrorAsync(
+      () => EmbeddingCache.open({ keyHash: 'sha256', spill: { path } }),
+      'ERR_SPILL_FORMAT',
+    );
     expect(err.message).toContain(path);
     expect(err.message).toContain('sha256');
     // The refusal left the file usable by a matching cache.
@@ -131,14 +134,17 @@ describe('cache spill tier: persist and warm restart', () => {
     expectBitExact(again.get('x'), vector(1, DIMS));
   });
 
-  it('a model\'s dims are checked against the file after a restart', async () => {
+  it("a model's dims are checked against the file after a restart", async () => {
     const path = tempDir();
     const first = await open({ spill: { path, persist: true } });
     first.set('x', vector(1, 8), { model: 'm' });
     await first.close();
 
     const second = await open({ spill: { path, persist: true } });
-    const err = expectCacheError(() => second.set('y', vector(2, 16), { model: 'm' }), 'ERR_DIMENSION_MISMATCH');
+    const err = expectCacheError(
+      () => second.set('y', vector(2, 16), { model: 'm' }),
+      'ERR_DIMENSION_MISMATCH',
+    );
     expect(err.message).toContain(path);
     // Another model is free to use another size.
     second.set('y', vector(2, 16), { model: 'n' });

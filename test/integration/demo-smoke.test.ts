@@ -19,8 +19,12 @@ describe('demo (npm start)', () => {
     );
     // 600 texts, 420 unique: the cold run embeds each unique one exactly once.
     expect(stdout).toMatch(/420 unique/);
-    expect(stdout).toMatch(/run 1 \(cold\): 600 texts .* model embedded 420 texts .* embed calls saved 180 \(30\.0 %\)/);
-    expect(stdout).toMatch(/run 2 \(warm\): 600 texts .* model embedded 0 texts in 0 calls .* embed calls saved 600 \(100\.0 %\) · cache hit rate 100\.0 %/);
+    expect(stdout).toMatch(
+      /run 1 \(cold\): 600 texts .* model embedded 420 texts .* embed calls saved 180 \(30\.0 %\)/,
+    );
+    expect(stdout).toMatch(
+      /run 2 \(warm\): 600 texts .* model embedded 0 texts in 0 calls .* embed calls saved 600 \(100\.0 %\) · cache hit rate 100\.0 %/,
+    );
     expect(stdout).toMatch(/second run served from the cache: hit rate 100\.0 %, embed calls saved 100\.0 %/);
     expect(stdout).toMatch(/model embedded 420 of 1,200 texts: 780 model calls saved/);
   }, 90_000);

@@ -26,13 +26,17 @@ const MAIN_DONE = 1;
 const DIMS = 8;
 const BUSY_MS = 200;
 
-interface Flushed { type: 'flushed'; busyFor: number; mainDoneInTime: boolean }
+interface Flushed {
+  type: 'flushed';
+  busyFor: number;
+  mainDoneInTime: boolean;
+}
 
 describe('ordering: delete wins over a disk write queued before it', () => {
   const open = useCaches();
   const start = useWorkers();
 
-  it('persist: true — the worker\'s write-behind of doc-1 lands after the delete: doc-1 stays deleted, in memory and after a restart', async () => {
+  it("persist: true — the worker's write-behind of doc-1 lands after the delete: doc-1 stays deleted, in memory and after a restart", async () => {
     const path = tempDir();
     const cache = await open({ spill: { path, persist: true } });
     const ctl = new Int32Array(new SharedArrayBuffer(8));
@@ -42,7 +46,10 @@ describe('ordering: delete wins over a disk write queued before it', () => {
         ctl: ctl.buffer,
         busyMs: BUSY_MS,
         // doc-2 is the control: nobody deletes it, so it must be on disk after the restart.
-        sets: [['doc-1', vectorFor(1, 1, DIMS)], ['doc-2', vectorFor(2, 1, DIMS)]],
+        sets: [
+          ['doc-1', vectorFor(1, 1, DIMS)],
+          ['doc-2', vectorFor(2, 1, DIMS)],
+        ],
       },
     });
     const flushed = nextMessage<Flushed>(worker, 'flushed');
@@ -54,7 +61,10 @@ describe('ordering: delete wins over a disk write queued before it', () => {
     signal(ctl, MAIN_DONE, 1);
 
     const f = await flushed;
-    expect(f.mainDoneInTime, 'the delete and flush ran while the worker was busy (its write still queued)').toBe(true);
+    expect(
+      f.mainDoneInTime,
+      'the delete and flush ran while the worker was busy (its write still queued)',
+    ).toBe(true);
     expect(f.busyFor).toBeGreaterThanOrEqual(BUSY_MS);
 
     expect(cache.get('doc-1')).toBeUndefined();
@@ -71,7 +81,7 @@ describe('ordering: delete wins over a disk write queued before it', () => {
     expect(Array.from(again.get('doc-2')!)).toEqual(Array.from(vectorFor(2, 1, DIMS)));
   });
 
-  it('persist: false, maxEntries 4 — doc-1 evicted into the worker\'s queue, deleted before that write lands: stays deleted, in memory and after a restart', async () => {
+  it("persist: false, maxEntries 4 — doc-1 evicted into the worker's queue, deleted before that write lands: stays deleted, in memory and after a restart", async () => {
     const path = tempDir();
     const cache = await open({ maxEntries: 4, spill: { path, persist: false } });
     const ctl = new Int32Array(new SharedArrayBuffer(8));
@@ -96,7 +106,10 @@ describe('ordering: delete wins over a disk write queued before it', () => {
     signal(ctl, MAIN_DONE, 1);
 
     const f = await flushed;
-    expect(f.mainDoneInTime, 'the delete and flush ran while the worker was busy (its write still queued)').toBe(true);
+    expect(
+      f.mainDoneInTime,
+      'the delete and flush ran while the worker was busy (its write still queued)',
+    ).toBe(true);
     expect(f.busyFor).toBeGreaterThanOrEqual(BUSY_MS);
 
     expect(cache.get('doc-1')).toBeUndefined();

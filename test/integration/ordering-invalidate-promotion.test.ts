@@ -41,14 +41,20 @@ describe('ordering: a drop is final against promotions from disk in flight', () 
     const cache = await open({ maxEntries: 8, spill: { path, persist: true } });
     const texts = Array.from({ length: KEYS }, (_, k) => textFor(k));
     const ctl = new Int32Array(new SharedArrayBuffer(5 * 4));
-    const worker = start(fixture, { workerData: { handle: cache.handle, texts, model: MODEL, ctl: ctl.buffer } });
+    const worker = start(fixture, {
+      workerData: { handle: cache.handle, texts, model: MODEL, ctl: ctl.buffer },
+    });
     await nextMessage(worker, 'ready');
 
     let resurrected = 0;
     const firstBad: { round: number; key: number; head: number[] }[] = [];
     let onDiskBefore = 0;
     for (let round = 1; round <= ROUNDS; round++) {
-      cache.setMany(texts, texts.map((_, k) => vectorFor(k, round, DIMS)), { model: MODEL });
+      cache.setMany(
+        texts,
+        texts.map((_, k) => vectorFor(k, round, DIMS)),
+        { model: MODEL },
+      );
       await cache.flush();
       if (round === 1) onDiskBefore = cache.stats().spill!.entries;
       Atomics.store(ctl, GETS, 0);
@@ -74,7 +80,10 @@ describe('ordering: a drop is final against promotions from disk in flight', () 
     expect(onDiskBefore).toBe(KEYS);
     expect(Atomics.load(ctl, HITS)).toBeGreaterThan(0);
     expect(cache.stats().spill!.hits).toBeGreaterThan(0);
-    expect(resurrected, `vectors returned after the drop over ${ROUNDS} rounds; first (head = [key, round]): ${JSON.stringify(firstBad)}`).toBe(0);
+    expect(
+      resurrected,
+      `vectors returned after the drop over ${ROUNDS} rounds; first (head = [key, round]): ${JSON.stringify(firstBad)}`,
+    ).toBe(0);
   }
 
   it(`invalidateModel('${MODEL}') while a worker promotes its entries: every key is a miss afterwards`, async () => {

@@ -22,7 +22,11 @@ const MAIN_DONE = 1;
 const DIMS = 8;
 const BUSY_MS = 200;
 
-interface Flushed { type: 'flushed'; busyFor: number; mainDoneInTime: boolean }
+interface Flushed {
+  type: 'flushed';
+  busyFor: number;
+  mainDoneInTime: boolean;
+}
 
 describe('ordering: last set wins over a disk write queued before it', () => {
   const open = useCaches();
@@ -37,7 +41,10 @@ describe('ordering: last set wins over a disk write queued before it', () => {
     const worker = start(fixture, {
       workerData: { handle: cache.handle, ctl: ctl.buffer, busyMs: BUSY_MS, sets: [['doc-1', v1]] },
     });
-    const flushed = nextMessage<{ type: 'flushed'; busyFor: number; mainDoneInTime: boolean }>(worker, 'flushed');
+    const flushed = nextMessage<{ type: 'flushed'; busyFor: number; mainDoneInTime: boolean }>(
+      worker,
+      'flushed',
+    );
 
     await waitFlag(ctl, SET_DONE, 1, 'worker set doc-1 = v1');
     expect(Array.from(cache.get('doc-1')!)).toEqual(Array.from(v1)); // shared memory: v1 is there
@@ -46,7 +53,10 @@ describe('ordering: last set wins over a disk write queued before it', () => {
     signal(ctl, MAIN_DONE, 1);
 
     const f: Flushed = await flushed;
-    expect(f.mainDoneInTime, 'the set and flush ran while the worker was busy (its v1 write still queued)').toBe(true);
+    expect(
+      f.mainDoneInTime,
+      'the set and flush ran while the worker was busy (its v1 write still queued)',
+    ).toBe(true);
     expect(f.busyFor).toBeGreaterThanOrEqual(BUSY_MS);
 
     expect(Array.from(cache.get('doc-1')!), 'memory after the worker settled').toEqual(Array.from(v2));
@@ -58,6 +68,8 @@ describe('ordering: last set wins over a disk write queued before it', () => {
     const again = await open({ spill: { path, persist: true } });
     const onDisk = again.get('doc-1');
     expect(onDisk, 'doc-1 after a restart').toBeDefined();
-    expect(Array.from(onDisk!), 'disk after a restart: v2 (v1 = [1, 1, …], v2 = [1, 2, …])').toEqual(Array.from(v2));
+    expect(Array.from(onDisk!), 'disk after a restart: v2 (v1 = [1, 1, …], v2 = [1, 2, …])').toEqual(
+      Array.from(v2),
+    );
   });
 });

@@ -34,7 +34,10 @@ describe('ordering: pool writes survive pool.destroy()', () => {
     const texts = Array.from({ length: N }, (_, i) => `pool text ${i}: ${'x'.repeat(i % 17)}`);
     const cache = await open({ spill: { path, persist: true } });
     pool = createCachePool(cache, { threads: 2 });
-    await pool.setMany(texts, texts.map((_, i) => vectorFor(i, 1, DIMS)));
+    await pool.setMany(
+      texts,
+      texts.map((_, i) => vectorFor(i, 1, DIMS)),
+    );
     await pool.destroy();
     pool = undefined;
     await cache.flush();

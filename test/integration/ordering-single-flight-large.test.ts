@@ -40,11 +40,14 @@ describe('ordering: single-flight over 20,000 texts', () => {
     expect(b).toHaveLength(N);
     let wrong = 0;
     for (let i = 0; i < N; i++) {
-      for (const v of [a[i], b[i]]) if (v === undefined || v.length !== DIMS || v[0] !== i || v[1] !== 1) wrong++;
+      for (const v of [a[i], b[i]])
+        if (v === undefined || v.length !== DIMS || v[0] !== i || v[1] !== 1) wrong++;
     }
     expect(wrong).toBe(0);
     let twice = 0;
     for (let i = 0; i < N; i++) if (embedCount[i]! > 1) twice++;
-    expect(embedded, `texts embedded in ${calls} embed calls; ${twice} texts embedded more than once`).toBe(N);
+    expect(embedded, `texts embedded in ${calls} embed calls; ${twice} texts embedded more than once`).toBe(
+      N,
+    );
   }, 60_000);
 });

@@ -57,7 +57,15 @@ describe('consumer install', () => {
     const env = { ...process.env, npm_config_update_notifier: 'false' };
     const pkg = join(dir, 'pkg');
     await mkdir(pkg);
-    for (const f of ['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'README.md', 'src', 'workers']) {
+    for (const f of [
+      'package.json',
+      'package-lock.json',
+      'tsconfig.json',
+      'tsconfig.build.json',
+      'README.md',
+      'src',
+      'workers',
+    ]) {
       if (existsSync(join(repo, f))) await cp(join(repo, f), join(pkg, f), { recursive: true });
     }
     await symlink(join(repo, 'node_modules'), join(pkg, 'node_modules'), 'dir');
@@ -67,8 +75,15 @@ describe('consumer install', () => {
 
     const app = join(dir, 'app');
     await mkdir(app);
-    await writeFile(join(app, 'package.json'), JSON.stringify({ name: 'consumer', version: '1.0.0', private: true, type: 'module' }));
-    await exec(npm, ['install', join(dir, tarball!), '--prefer-offline', '--no-audit', '--no-fund'], { cwd: app, env, maxBuffer: 16 << 20 });
+    await writeFile(
+      join(app, 'package.json'),
+      JSON.stringify({ name: 'consumer', version: '1.0.0', private: true, type: 'module' }),
+    );
+    await exec(npm, ['install', join(dir, tarball!), '--prefer-offline', '--no-audit', '--no-fund'], {
+      cwd: app,
+      env,
+      maxBuffer: 16 << 20,
+    });
     // Types ship with the package, where the exports map says.
     expect(existsSync(join(app, 'node_modules/embedcache/dist/src/index.d.ts'))).toBe(true);
     // Tests and sources do not.

@@ -42,7 +42,10 @@ describe('spill file meta record', () => {
   it('refuses a file written with another key hash, naming the path and both hashes', async () => {
     const path = tempDir();
     await openTier(path, { keyHash: 'sha256' }).close();
-    const err = expectCacheError(() => SpillTier.open({ path, keyHash: 'xxhash', seed: SEED }), 'ERR_SPILL_FORMAT');
+    const err = expectCacheError(
+      () => SpillTier.open({ path, keyHash: 'xxhash', seed: SEED }),
+      'ERR_SPILL_FORMAT',
+    );
     expect(err.message).toContain(path);
     expect(err.message).toContain("'sha256'");
     expect(err.message).toContain("'xxhash'");
@@ -57,7 +60,10 @@ describe('spill file meta record', () => {
     await tier.close();
     patchFormatVersion(path, 1, 99);
 
-    const err = expectCacheError(() => SpillTier.open({ path, keyHash: 'xxhash', seed: SEED }), 'ERR_SPILL_FORMAT');
+    const err = expectCacheError(
+      () => SpillTier.open({ path, keyHash: 'xxhash', seed: SEED }),
+      'ERR_SPILL_FORMAT',
+    );
     expect(err.message).toContain(path);
     expect(err.message).toContain('format version 99');
     expect(err.message).toContain('format version 1');

@@ -26,8 +26,12 @@ describe('pool: batched getMany / setMany / hashKeys', () => {
 
     // setMany through the pool: the main thread sees every entry.
     const stored = texts.slice(0, 500);
-    await pool.setMany(stored, stored.map((_, i) => vectorFor(i, 3, DIMS)));
-    for (let i = 0; i < 500; i += 37) expect(Array.from(cache.get(texts[i]!)!)).toEqual(Array.from(vectorFor(i, 3, DIMS)));
+    await pool.setMany(
+      stored,
+      stored.map((_, i) => vectorFor(i, 3, DIMS)),
+    );
+    for (let i = 0; i < 500; i += 37)
+      expect(Array.from(cache.get(texts[i]!)!)).toEqual(Array.from(vectorFor(i, 3, DIMS)));
     expect(cache.stats().entries).toBe(500);
 
     // getMany through the pool: same hits and misses, same vectors, in order.
@@ -56,15 +60,26 @@ describe('pool: batched getMany / setMany / hashKeys', () => {
     expect(keys).toBeInstanceOf(Int32Array);
     expect(keys.length).toBe(texts.length * 4);
     const mine = new Int32Array(texts.length * 4);
-    for (let i = 0; i < texts.length; i++) cache.keyWords(texts[i]!, { model: 'm2', chunkId: 'c' }, mine, i * 4);
+    for (let i = 0; i < texts.length; i++)
+      cache.keyWords(texts[i]!, { model: 'm2', chunkId: 'c' }, mine, i * 4);
     expect(Array.from(keys)).toEqual(Array.from(mine));
-    expect(new Set(Array.from({ length: texts.length }, (_, i) => keys.subarray(i * 4, i * 4 + 4).join())).size).toBe(texts.length);
+    expect(
+      new Set(Array.from({ length: texts.length }, (_, i) => keys.subarray(i * 4, i * 4 + 4).join())).size,
+    ).toBe(texts.length);
   });
 
   it('keeps error codes across the thread boundary and validates its arguments', async () => {
     const cache = await open();
     pool = createCachePool(cache, { threads: 1 });
-    await expect(pool.setMany(['a', 'b'], [[1, 2], [1, NaN]])).rejects.toMatchObject({ code: 'ERR_INVALID_VECTOR' });
+    await expect(
+      pool.setMany(
+        ['a', 'b'],
+        [
+          [1, 2],
+          [1, NaN],
+        ],
+      ),
+    ).rejects.toMatchObject({ code: 'ERR_INVALID_VECTOR' });
     expect(cache.has('a')).toBe(false); // validated before anything was stored
     await expect(pool.setMany(['a'], [[1], [2]])).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT' });
     await expect(pool.getMany('a' as never)).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT' });

@@ -21,7 +21,11 @@ const TEXTS = ['alpha', 'beta', 'gamma', 'alphabeta', ''] as const;
 const MODELS = ['m1', 'm2', 'm3'] as const;
 const CHUNKS = [undefined, 'c1', 'c2'] as const;
 
-interface Key { t: number; m: number; c: number }
+interface Key {
+  t: number;
+  m: number;
+  c: number;
+}
 type Op =
   | { op: 'set'; k: Key }
   | { op: 'get'; k: Key }
@@ -43,18 +47,39 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 5, arbitrary: keyArb.map((k) => ({ op: 'get' as const, k })) },
   { weight: 2, arbitrary: keyArb.map((k) => ({ op: 'has' as const, k })) },
   { weight: 2, arbitrary: keyArb.map((k) => ({ op: 'delete' as const, k })) },
-  { weight: 2, arbitrary: fc.record({ m: keyArb.map((k) => k.m), c: keyArb.map((k) => k.c), ts: textsArb }).map((r) => ({ op: 'getMany' as const, ...r })) },
-  { weight: 2, arbitrary: fc.record({ m: keyArb.map((k) => k.m), c: keyArb.map((k) => k.c), ts: textsArb }).map((r) => ({ op: 'setMany' as const, ...r })) },
-  { weight: 1, arbitrary: fc.integer({ min: 0, max: MODELS.length - 1 }).map((m) => ({ op: 'invalidate' as const, m })) },
+  {
+    weight: 2,
+    arbitrary: fc
+      .record({ m: keyArb.map((k) => k.m), c: keyArb.map((k) => k.c), ts: textsArb })
+      .map((r) => ({ op: 'getMany' as const, ...r })),
+  },
+  {
+    weight: 2,
+    arbitrary: fc
+      .record({ m: keyArb.map((k) => k.m), c: keyArb.map((k) => k.c), ts: textsArb })
+      .map((r) => ({ op: 'setMany' as const, ...r })),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.integer({ min: 0, max: MODELS.length - 1 }).map((m) => ({ op: 'invalidate' as const, m })),
+  },
   { weight: 1, arbitrary: fc.constant({ op: 'clear' as const }) },
 );
 const opsArb = fc.array(opArb, { minLength: 1, maxLength: 80 });
 
 const keyId = (t: number, m: number, c: number): number => (m * CHUNKS.length + c) * TEXTS.length + t;
-const opts = (m: number, c: number) => ({ model: MODELS[m]!, ...(CHUNKS[c] === undefined ? {} : { chunkId: CHUNKS[c] }) });
+const opts = (m: number, c: number) => ({
+  model: MODELS[m]!,
+  ...(CHUNKS[c] === undefined ? {} : { chunkId: CHUNKS[c] }),
+});
 
 /** Runs `ops` against a fresh cache; `exact` selects property (a), otherwise (b). */
-async function run(ops: Op[], options: CacheOptions, dims: readonly number[], exact: boolean): Promise<number> {
+async function run(
+  ops: Op[],
+  options: CacheOptions,
+  dims: readonly number[],
+  exact: boolean,
+): Promise<number> {
   const cache = await EmbeddingCache.open(options);
   const model = new Map<number, number>(); // key id -> version of the last set
   const count = { hits: 0, misses: 0, sets: 0, deletes: 0 };
@@ -92,7 +117,11 @@ async function run(ops: Op[], options: CacheOptions, dims: readonly number[], ex
         }
         case 'setMany': {
           const vs = o.ts.map((t) => vectorFor(keyId(t, o.m, o.c), version + 1, dims[o.m]!));
-          cache.setMany(o.ts.map((t) => TEXTS[t]!), vs, opts(o.m, o.c));
+          cache.setMany(
+            o.ts.map((t) => TEXTS[t]!),
+            vs,
+            opts(o.m, o.c),
+          );
           if (o.ts.length > 0) {
             version++;
             for (const t of o.ts) model.set(keyId(t, o.m, o.c), version);
@@ -113,7 +142,10 @@ async function run(ops: Op[], options: CacheOptions, dims: readonly number[], ex
           break;
         }
         case 'getMany': {
-          const got = cache.getMany(o.ts.map((t) => TEXTS[t]!), opts(o.m, o.c));
+          const got = cache.getMany(
+            o.ts.map((t) => TEXTS[t]!),
+            opts(o.m, o.c),
+          );
           expect(got.length).toBe(o.ts.length);
           o.ts.forEach((t, i) => checkRead(keyId(t, o.m, o.c), o.m, got[i], `${where}[${i}]`));
           break;
@@ -129,7 +161,8 @@ async function run(ops: Op[], options: CacheOptions, dims: readonly number[], ex
         }
         case 'invalidate': {
           cache.invalidateModel(MODELS[o.m]!);
-          for (const id of [...model.keys()]) if (Math.floor(id / (CHUNKS.length * TEXTS.length)) === o.m) model.delete(id);
+          for (const id of [...model.keys()])
+            if (Math.floor(id / (CHUNKS.length * TEXTS.length)) === o.m) model.delete(id);
           break;
         }
         case 'clear':
@@ -141,13 +174,19 @@ async function run(ops: Op[], options: CacheOptions, dims: readonly number[], ex
       const s = cache.stats();
       expect(s.memoryBytes, `${where}: memoryBytes`).toBeLessThanOrEqual(s.maxBytes);
       if (options.maxBytes !== undefined) expect(s.maxBytes).toBe(options.maxBytes);
-      if (options.maxEntries !== undefined) expect(s.entries, `${where}: entries`).toBeLessThanOrEqual(options.maxEntries);
+      if (options.maxEntries !== undefined)
+        expect(s.entries, `${where}: entries`).toBeLessThanOrEqual(options.maxEntries);
       if (exact) {
         expect(s.entries, `${where}: entries`).toBe(model.size);
-        expect({ hits: s.hits, misses: s.misses, sets: s.sets, deletes: s.deletes }, `${where}: counters`).toEqual(count);
+        expect(
+          { hits: s.hits, misses: s.misses, sets: s.sets, deletes: s.deletes },
+          `${where}: counters`,
+        ).toEqual(count);
         expect(s.evictions).toBe(0);
       } else {
-        expect(s.entries, `${where}: entries above the keys alive in the model`).toBeLessThanOrEqual(model.size);
+        expect(s.entries, `${where}: entries above the keys alive in the model`).toBeLessThanOrEqual(
+          model.size,
+        );
         expect(s.sets).toBe(count.sets);
       }
       const problems = (cache as unknown as { checkInvariants?: () => string[] }).checkInvariants?.() ?? [];

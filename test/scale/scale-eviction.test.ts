@@ -59,7 +59,15 @@ describe('100k inserts with eviction', () => {
     // Every held entry is read exactly once and hits; every evicted one misses.
     expect(hits).toBe(maxEntries);
     const s = cache.stats();
-    expect(s).toMatchObject({ hits: maxEntries, misses: N - maxEntries, entries: maxEntries, sets: N, deletes: 0, expirations: 0, invalidations: 0 });
+    expect(s).toMatchObject({
+      hits: maxEntries,
+      misses: N - maxEntries,
+      entries: maxEntries,
+      sets: N,
+      deletes: 0,
+      expirations: 0,
+      invalidations: 0,
+    });
     expect(s.memoryBytes).toBeLessThanOrEqual(maxBytes);
     expect(cache.checkInvariants()).toEqual([]);
   });

@@ -35,18 +35,24 @@ afterEach(async () => {
 
 describe('persistent cache under SIGKILL', () => {
   it('every entry flushed before the kill comes back bit-exact in a new cache', async () => {
-    if (!existsSync(built)) throw new Error(`${built} is missing: run \`npm run build\` first (npm test does).`);
+    if (!existsSync(built))
+      throw new Error(`${built} is missing: run \`npm run build\` first (npm test does).`);
     const path = tempDir();
 
     const writer = spawn(process.execPath, [child, path, String(N)], { stdio: ['ignore', 'pipe', 'pipe'] });
     children.push(writer);
     let stderr = '';
     writer.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    const exited = new Promise<NodeJS.Signals | null>((resolve) => writer.on('exit', (_code, signal) => resolve(signal)));
+    const exited = new Promise<NodeJS.Signals | null>((resolve) =>
+      writer.on('exit', (_code, signal) => resolve(signal)),
+    );
 
     let lastWrote = 0;
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`writer never got ${PAST_FLUSH} writes past the flush; stderr: ${stderr}`)), CHILD_LIMIT_MS);
+      const timer = setTimeout(
+        () => reject(new Error(`writer never got ${PAST_FLUSH} writes past the flush; stderr: ${stderr}`)),
+        CHILD_LIMIT_MS,
+      );
       let out = '';
       let flushed = false;
       writer.stdout.on('data', (chunk: Buffer) => {
@@ -81,7 +87,9 @@ describe('persistent cache under SIGKILL', () => {
         survived++;
       }
     }
-    console.log(`cache-spill-crash: ${N} flushed entries intact; ${survived} of ~${tried} entries set after the flush survived the SIGKILL`);
+    console.log(
+      `cache-spill-crash: ${N} flushed entries intact; ${survived} of ~${tried} entries set after the flush survived the SIGKILL`,
+    );
     expect(cache.stats().spill!.errors).toBe(0);
     await cache.close();
 

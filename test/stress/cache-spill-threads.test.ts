@@ -23,8 +23,21 @@ const DIMS = 64;
 const WORKERS = 3;
 const DURATION_MS = 2000;
 
-interface Counts { gets: number; hits: number; misses: number; sets: number; torn: number; foreign: number; length: number; errors: number }
-interface Done { type: 'done'; counts: Counts; firstBad: unknown[] }
+interface Counts {
+  gets: number;
+  hits: number;
+  misses: number;
+  sets: number;
+  torn: number;
+  foreign: number;
+  length: number;
+  errors: number;
+}
+interface Done {
+  type: 'done';
+  counts: Counts;
+  firstBad: unknown[];
+}
 
 const running: Worker[] = [];
 const caches: EmbeddingCache[] = [];
@@ -49,7 +62,8 @@ function message<T>(t: Worker, type: string): Promise<T> {
 
 describe('cache spill tier shared by threads', () => {
   it('mixed reads and writes through memory and disk: every read whole, nothing lost', async () => {
-    if (!existsSync(built)) throw new Error(`${built} is missing: run \`npm run build\` first (npm test does).`);
+    if (!existsSync(built))
+      throw new Error(`${built} is missing: run \`npm run build\` first (npm test does).`);
     const path = tempDir();
     const cache = await EmbeddingCache.open({ maxEntries: 48, spill: { path } });
     caches.push(cache);
@@ -58,7 +72,18 @@ describe('cache spill tier shared by threads', () => {
 
     const threads = Array.from(
       { length: WORKERS },
-      (_, id) => new Worker(workerFile, { workerData: { handle: cache.handle, id, keys: KEYS, dims: DIMS, durationMs: DURATION_MS, texts, written } }),
+      (_, id) =>
+        new Worker(workerFile, {
+          workerData: {
+            handle: cache.handle,
+            id,
+            keys: KEYS,
+            dims: DIMS,
+            durationMs: DURATION_MS,
+            texts,
+            written,
+          },
+        }),
     );
     running.push(...threads);
     const done = Promise.all(threads.map((t) => message<Done>(t, 'done')));

@@ -53,7 +53,10 @@ describe('stress: aborting a pool task mid-batch', () => {
       while (cache.stats().sets === setsBefore && Date.now() < deadline) await sleep(0);
       if (round > 0) await sleep(round - 1);
       ac.abort();
-      const outcome = await task.then(() => 'finished', (e: Error) => e.name);
+      const outcome = await task.then(
+        () => 'finished',
+        (e: Error) => e.name,
+      );
       if (outcome === 'AbortError') aborted++;
       else expect(outcome).toBe('finished'); // the batch may have completed before the abort
 
@@ -78,7 +81,9 @@ describe('stress: aborting a pool task mid-batch', () => {
         else expect(Array.from(v!)).toEqual(Array.from(got[i]!));
       });
     }
-    console.log(`pool-abort: ${aborted} of ${ROUNDS} batches aborted mid-way, lock take-overs ${cache.stats().lockTakeovers}`);
+    console.log(
+      `pool-abort: ${aborted} of ${ROUNDS} batches aborted mid-way, lock take-overs ${cache.stats().lockTakeovers}`,
+    );
     expect(aborted).toBeGreaterThan(0);
   }, 120_000);
 });

@@ -46,7 +46,15 @@ describe('stress: single-flight across threads', () => {
     const cnt = new Int32Array(counts);
     for (let id = 0; id < 2; id++) {
       const w = new Worker(new URL('./fixtures/single-flight-worker.mjs', import.meta.url), {
-        workerData: { handle: cache.handle, id, rounds: ROUNDS, perRound: PER_ROUND, control, counts, batchSize: 16 + id * 16 },
+        workerData: {
+          handle: cache.handle,
+          id,
+          rounds: ROUNDS,
+          perRound: PER_ROUND,
+          control,
+          counts,
+          batchSize: 16 + id * 16,
+        },
       });
       workers.push(w);
     }
@@ -69,7 +77,11 @@ describe('stress: single-flight across threads', () => {
         getOrCompute(cache, texts.slice().reverse(), embed, { batchSize: 40 }),
       ]);
       a.forEach((v, p) => {
-        if (Array.from(v).join() !== Array.from(vectorOf(textIndex(texts[p]!, PER_ROUND)) as Float32Array).join()) mainBad++;
+        if (
+          Array.from(v).join() !==
+          Array.from(vectorOf(textIndex(texts[p]!, PER_ROUND)) as Float32Array).join()
+        )
+          mainBad++;
       });
       expect(b).toHaveLength(texts.length);
       const results = await Promise.all(done);
@@ -91,7 +103,9 @@ describe('stress: single-flight across threads', () => {
     it(`a waiter goes on after its timeout when the claimer ${fate}`, async () => {
       cache = await EmbeddingCache.open();
       const texts = Array.from({ length: 40 }, (_, i) => `claimed text ${i}`);
-      const w = new Worker(new URL('./fixtures/claim-and-hang.mjs', import.meta.url), { workerData: { handle: cache.handle, texts } });
+      const w = new Worker(new URL('./fixtures/claim-and-hang.mjs', import.meta.url), {
+        workerData: { handle: cache.handle, texts },
+      });
       workers.push(w);
       await waitFor(w, 'claimed');
       if (fate === 'is terminated') {
@@ -103,10 +117,15 @@ describe('stress: single-flight across threads', () => {
 
       const asked: string[] = [];
       const extra = 'a text nobody claimed';
-      const out = await getOrCompute(cache, [extra, ...texts], async (m) => {
-        asked.push(...m);
-        return m.map((t) => [t.length, 1]);
-      }, { waitTimeoutMs: 150 });
+      const out = await getOrCompute(
+        cache,
+        [extra, ...texts],
+        async (m) => {
+          asked.push(...m);
+          return m.map((t) => [t.length, 1]);
+        },
+        { waitTimeoutMs: 150 },
+      );
       // The free text first (not held up by the wait), then the taken-over ones.
       expect(asked[0]).toBe(extra);
       expect(asked.slice().sort()).toEqual([extra, ...texts].sort());

@@ -28,11 +28,15 @@ const CHILD_LIMIT_MS = 40_000;
 
 const children: ChildProcess[] = [];
 afterEach(() => {
-  for (const child of children.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  for (const child of children.splice(0))
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
 });
 
 /** Resolves with the exit code and signal; kills the child past CHILD_LIMIT_MS. */
-function exitOf(child: ChildProcess, stderr: () => string): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+function exitOf(
+  child: ChildProcess,
+  stderr: () => string,
+): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
   children.push(child);
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
@@ -47,7 +51,8 @@ function exitOf(child: ChildProcess, stderr: () => string): Promise<{ code: numb
 }
 
 function requireBuild(): void {
-  if (!existsSync(built)) throw new Error(`${built} is missing: run \`npm run build\` first (npm test does).`);
+  if (!existsSync(built))
+    throw new Error(`${built} is missing: run \`npm run build\` first (npm test does).`);
 }
 
 describe('spill file durability', () => {
@@ -55,7 +60,9 @@ describe('spill file durability', () => {
     requireBuild();
     const path = tempDir();
     const n = 2000;
-    const child = spawn(process.execPath, [join(fixtures, 'spill-crash-writer.mjs'), path, String(n)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [join(fixtures, 'spill-crash-writer.mjs'), path, String(n)], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stderr = '';
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     const exited = exitOf(child, () => stderr);
@@ -96,9 +103,13 @@ describe('spill file durability', () => {
     requireBuild();
     const path = tempDir();
     const script = 'ulimit -f 4096 && exec "$0" "$@"'; // 4096 blocks of 512 bytes: 2 MiB
-    const child = spawn('/bin/sh', ['-c', script, process.execPath, join(fixtures, 'spill-diskfull-writer.mjs'), path], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      '/bin/sh',
+      ['-c', script, process.execPath, join(fixtures, 'spill-diskfull-writer.mjs'), path],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));

@@ -31,7 +31,8 @@ interface Done {
 
 describe('spill tier shared by threads', () => {
   it('threads see each other whole, and an invalidation reaches them through the memory generation', async () => {
-    if (!existsSync(built)) throw new Error(`${built} is missing: run \`npm run build\` first (npm test does).`);
+    if (!existsSync(built))
+      throw new Error(`${built} is missing: run \`npm run build\` first (npm test does).`);
     const path = tempDir();
     const main = SpillTier.open({ path, keyHash: 'xxhash', seed: SEED });
     const memGen = new SharedArrayBuffer(4);
@@ -39,7 +40,8 @@ describe('spill tier shared by threads', () => {
     const perWorker = 600;
     const threads = Array.from(
       { length: workers },
-      (_, index) => new Worker(worker, { workerData: { path, index, workers, perWorker, dims: 384, memGen } }),
+      (_, index) =>
+        new Worker(worker, { workerData: { path, index, workers, perWorker, dims: 384, memGen } }),
     );
     running.push(...threads);
     const next = (t: Worker, type: string): Promise<unknown> =>
@@ -75,7 +77,12 @@ describe('spill tier shared by threads', () => {
       // The final pass alone reads every key in every thread.
       expect(hits).toBeGreaterThanOrEqual(workers * workers * perWorker);
       await main.flush();
-      expect(main.verify()).toMatchObject({ records: workers * perWorker, corrupt: 0, unreachable: 0, missingAge: 0 });
+      expect(main.verify()).toMatchObject({
+        records: workers * perWorker,
+        corrupt: 0,
+        unreachable: 0,
+        missingAge: 0,
+      });
     } finally {
       await Promise.all(threads.map((t) => t.terminate()));
       await main.close();
@@ -83,7 +90,8 @@ describe('spill tier shared by threads', () => {
   });
 
   it('two instances in one thread never deadlock: maintenance holds no write lock while waiting for the thread', async () => {
-    if (!existsSync(built)) throw new Error(`${built} is missing: run \`npm run build\` first (npm test does).`);
+    if (!existsSync(built))
+      throw new Error(`${built} is missing: run \`npm run build\` first (npm test does).`);
     const path = tempDir();
     // Run in a child: a deadlock blocks the whole thread, so only another process can time it out.
     const child = spawn(process.execPath, [twoInstances, path], { stdio: ['ignore', 'pipe', 'pipe'] });

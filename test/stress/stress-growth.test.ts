@@ -13,7 +13,11 @@ const DIMS = [3000, 5000, 7000, 9000];
 const KEYS = 300;
 const ROUNDS = 150;
 
-interface Report { error: string | null; bad: number; hits: number }
+interface Report {
+  error: string | null;
+  bad: number;
+  hits: number;
+}
 
 describe('stress: concurrent page commits', () => {
   const workers: Worker[] = [];
@@ -23,7 +27,11 @@ describe('stress: concurrent page commits', () => {
 
   it('threads filling a fresh cache together never throw and never read a wrong vector', async () => {
     for (const [id, dims] of DIMS.entries()) {
-      workers.push(new Worker(new URL('./fixtures/growth-worker.mjs', import.meta.url), { workerData: { id, dims, keys: KEYS } }));
+      workers.push(
+        new Worker(new URL('./fixtures/growth-worker.mjs', import.meta.url), {
+          workerData: { id, dims, keys: KEYS },
+        }),
+      );
     }
     const errors: string[] = [];
     const invariantProblems: string[] = [];
@@ -33,10 +41,13 @@ describe('stress: concurrent page commits', () => {
       const cache = await EmbeddingCache.open({ maxBytes: 2 * 1024 * 1024 });
       const start = new SharedArrayBuffer(8);
       const line = new Int32Array(start);
-      const reports = workers.map((w) => new Promise<Report>((resolve, reject) => {
-        w.once('message', resolve);
-        w.once('error', reject);
-      }));
+      const reports = workers.map(
+        (w) =>
+          new Promise<Report>((resolve, reject) => {
+            w.once('message', resolve);
+            w.once('error', reject);
+          }),
+      );
       for (const w of workers) w.postMessage({ handle: cache.handle, start });
       while (Atomics.load(line, 1) < workers.length) await new Promise((r) => setTimeout(r, 1));
       Atomics.store(line, 0, 1);
@@ -51,7 +62,9 @@ describe('stress: concurrent page commits', () => {
       for (const p of problems) invariantProblems.push(`round ${round}: ${p}`);
       await cache.close();
     }
-    console.log(`stress-growth: ${ROUNDS} rounds, ${hits} hits checked, ${errors.length} errors, ${invariantProblems.length} invariant problems`);
+    console.log(
+      `stress-growth: ${ROUNDS} rounds, ${hits} hits checked, ${errors.length} errors, ${invariantProblems.length} invariant problems`,
+    );
     expect(errors.slice(0, 3), `${errors.length} sets threw`).toEqual([]);
     expect(bad).toBe(0);
     expect(invariantProblems.slice(0, 5), 'internal invariants after each round').toEqual([]);

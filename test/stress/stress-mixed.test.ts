@@ -16,10 +16,21 @@ import { EmbeddingCache, type CacheOptions } from '../../src/index.js';
 import { classify, textFor } from '../support/data.mjs';
 
 interface Counts {
-  gets: number; hits: number; misses: number; sets: number; deletes: number; deleted: number;
-  torn: number; foreign: number; length: number; errors: number;
+  gets: number;
+  hits: number;
+  misses: number;
+  sets: number;
+  deletes: number;
+  deleted: number;
+  torn: number;
+  foreign: number;
+  length: number;
+  errors: number;
 }
-interface Model { name: string; dims: number }
+interface Model {
+  name: string;
+  dims: number;
+}
 
 const WORKERS = 4;
 const KEYS = 160;
@@ -33,7 +44,11 @@ function runWorker(workerData: object): Promise<{ counts: Counts; firstBad: unkn
       if (m.type === 'done') result = m;
     });
     w.on('error', reject);
-    w.on('exit', (code) => (result !== undefined ? resolve(result) : reject(new Error(`worker exited with ${code} before reporting`))));
+    w.on('exit', (code) =>
+      result !== undefined
+        ? resolve(result)
+        : reject(new Error(`worker exited with ${code} before reporting`)),
+    );
   });
 }
 
@@ -51,15 +66,30 @@ describe('stress: 4 workers, mixed set/get/delete on overlapping keys', () => {
 
     const results = await Promise.all(
       Array.from({ length: WORKERS }, (_, id) =>
-        runWorker({ handle: cache!.handle, id, keys: KEYS, models, durationMs: DURATION_MS, texts })),
+        runWorker({ handle: cache!.handle, id, keys: KEYS, models, durationMs: DURATION_MS, texts }),
+      ),
     );
 
-    const total: Counts = { gets: 0, hits: 0, misses: 0, sets: 0, deletes: 0, deleted: 0, torn: 0, foreign: 0, length: 0, errors: 0 };
+    const total: Counts = {
+      gets: 0,
+      hits: 0,
+      misses: 0,
+      sets: 0,
+      deletes: 0,
+      deleted: 0,
+      torn: 0,
+      foreign: 0,
+      length: 0,
+      errors: 0,
+    };
     for (const r of results) for (const k of Object.keys(total) as (keyof Counts)[]) total[k] += r.counts[k];
     const after = cache.stats();
     console.log(`stress-mixed ${name} totals`, JSON.stringify(total), 'stats', JSON.stringify(after));
 
-    expect(results.flatMap((r) => r.firstBad), 'bad reads or errors seen by the workers').toEqual([]);
+    expect(
+      results.flatMap((r) => r.firstBad),
+      'bad reads or errors seen by the workers',
+    ).toEqual([]);
     expect(total.errors).toBe(0);
     expect(total.torn).toBe(0);
     expect(total.foreign).toBe(0);
@@ -93,7 +123,8 @@ describe('stress: 4 workers, mixed set/get/delete on overlapping keys', () => {
     const problems = (cache as unknown as { checkInvariants?: () => string[] }).checkInvariants?.() ?? [];
     expect(problems, 'internal invariants after the run').toEqual([]);
     expect(live, 'keys that hit vs stats().entries').toBe(cache.stats().entries);
-    if (options.maxEntries !== undefined) expect(live, 'keys that hit vs maxEntries').toBeLessThanOrEqual(options.maxEntries);
+    if (options.maxEntries !== undefined)
+      expect(live, 'keys that hit vs maxEntries').toBeLessThanOrEqual(options.maxEntries);
   }
 
   it('one model, maxEntries 64 (160 keys): no torn or foreign reads, counters add up', async () => {

@@ -36,7 +36,10 @@ function waitFor(w: Worker, type: string): Promise<any> {
 async function waitForProgress(ctl: Int32Array, slot: number, from: number, what: string): Promise<void> {
   const deadline = Date.now() + PROGRESS_DEADLINE_MS;
   while (Atomics.load(ctl, slot) <= from) {
-    if (Date.now() > deadline) throw new Error(`${what}: no progress for ${PROGRESS_DEADLINE_MS} ms (a dead writer's lock was never taken over?)`);
+    if (Date.now() > deadline)
+      throw new Error(
+        `${what}: no progress for ${PROGRESS_DEADLINE_MS} ms (a dead writer's lock was never taken over?)`,
+      );
     await sleep(5);
   }
 }
@@ -116,9 +119,19 @@ describe('stress: workers terminated mid-write', () => {
     }
 
     Atomics.store(ctl, 0, 1);
-    const done = (await survivorDone) as { counts: { ops: number; hits: number; torn: number; foreign: number; length: number; errors: number }; firstBad: unknown[] };
+    const done = (await survivorDone) as {
+      counts: { ops: number; hits: number; torn: number; foreign: number; length: number; errors: number };
+      firstBad: unknown[];
+    };
     const s = cache.stats();
-    console.log('stress-terminate survivor', JSON.stringify(done.counts), 'main hits', mainHits, 'stats', JSON.stringify(s));
+    console.log(
+      'stress-terminate survivor',
+      JSON.stringify(done.counts),
+      'main hits',
+      mainHits,
+      'stats',
+      JSON.stringify(s),
+    );
 
     expect(done.firstBad).toEqual([]);
     expect(done.counts.errors).toBe(0);

@@ -7,7 +7,9 @@ import { EmbeddingCache, type CacheOptions } from '../../src/index.js';
  * the last test of the suite it is called in (for suites whose tests share one large cache).
  * close() of an already closed cache is tolerated: some tests close on purpose.
  */
-export function useCaches(closeAfter: 'each' | 'all' = 'each'): (options?: CacheOptions) => Promise<EmbeddingCache> {
+export function useCaches(
+  closeAfter: 'each' | 'all' = 'each',
+): (options?: CacheOptions) => Promise<EmbeddingCache> {
   const opened: EmbeddingCache[] = [];
   (closeAfter === 'each' ? afterEach : afterAll)(async () => {
     for (const c of opened.splice(0)) {

@@ -7,7 +7,11 @@ export function vectorFor(key: number, version: number, dims: number): Float32Ar
 /** A plain number[] copy of vectorFor(), for the ArrayLike input path. */
 export function arrayFor(key: number, version: number, dims: number): number[];
 /** Classifies a vector read for key `key`. */
-export function classify(v: ArrayLike<number>, key: number, dims: number): 'ok' | 'foreign' | 'torn' | 'length';
+export function classify(
+  v: ArrayLike<number>,
+  key: number,
+  dims: number,
+): 'ok' | 'foreign' | 'torn' | 'length';
 /** Small deterministic PRNG (xorshift32): numbers in [0, 1). */
 export function rng(seed: number): () => number;
 /** The 16-byte content key of spill record `i`. */

@@ -43,7 +43,10 @@ export function expectCacheError(fn: () => unknown, code: string): EmbeddingCach
 }
 
 /** Like expectCacheError for an async function. */
-export async function expectCacheErrorAsync(fn: () => Promise<unknown>, code: string): Promise<EmbeddingCacheError> {
+export async function expectCacheErrorAsync(
+  fn: () => Promise<unknown>,
+  code: string,
+): Promise<EmbeddingCacheError> {
   let thrown: unknown;
   try {
     await fn();

@@ -23,9 +23,20 @@ export function openTier(path: string, options: Partial<SpillTierOptions> = {}):
 }
 
 /** Enqueues records [from, to) of data.mjs (key(i), vector(i, dims)) under one model. */
-export function enqueueRange(tier: SpillTier, from: number, to: number, opts: { model?: string; dims?: number; expiresMs?: number } = {}): void {
+export function enqueueRange(
+  tier: SpillTier,
+  from: number,
+  to: number,
+  opts: { model?: string; dims?: number; expiresMs?: number } = {},
+): void {
   const now = Date.now();
   for (let i = from; i < to; i++) {
-    tier.enqueue({ key: key(i), model: opts.model ?? 'm', vector: vector(i, opts.dims), createdMs: now, expiresMs: opts.expiresMs ?? 0 });
+    tier.enqueue({
+      key: key(i),
+      model: opts.model ?? 'm',
+      vector: vector(i, opts.dims),
+      createdMs: now,
+      expiresMs: opts.expiresMs ?? 0,
+    });
   }
 }

@@ -18,7 +18,8 @@ const built = fileURLToPath(new URL('../../dist/src/index.js', import.meta.url))
 
 /** Throws unless the built package is there: worker fixtures import dist/src/index.js. */
 export function requireBuild(): void {
-  if (!existsSync(built)) throw new Error(`${built} is missing: run \`npx tsc -p tsconfig.build.json\` first (npm test builds).`);
+  if (!existsSync(built))
+    throw new Error(`${built} is missing: run \`npx tsc -p tsconfig.build.json\` first (npm test builds).`);
 }
 
 /**
@@ -43,7 +44,11 @@ export function useWorkers(): (file: URL, options?: WorkerOptions) => Worker {
 }
 
 /** The next message of `type` from `w`; rejects if the worker fails or exits first, or at the deadline. */
-export function nextMessage<T = Record<string, unknown>>(w: Worker, type: string, deadlineMs = SYNC_DEADLINE_MS): Promise<T> {
+export function nextMessage<T = Record<string, unknown>>(
+  w: Worker,
+  type: string,
+  deadlineMs = SYNC_DEADLINE_MS,
+): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     const done = (): void => {
       clearTimeout(timer);
@@ -84,7 +89,13 @@ export function signal(ctl: Int32Array, index: number, value: number): void {
  * Resolves once ctl[index] >= atLeast (the other side stores and notifies), without blocking
  * this thread's event loop; rejects at the deadline, naming `what`.
  */
-export async function waitFlag(ctl: Int32Array, index: number, atLeast: number, what: string, deadlineMs = SYNC_DEADLINE_MS): Promise<void> {
+export async function waitFlag(
+  ctl: Int32Array,
+  index: number,
+  atLeast: number,
+  what: string,
+  deadlineMs = SYNC_DEADLINE_MS,
+): Promise<void> {
   const deadline = Date.now() + deadlineMs;
   // A pending waitAsync does not keep a thread alive; this timer does.
   const keepAlive = setInterval(() => undefined, 1000);
@@ -93,7 +104,8 @@ export async function waitFlag(ctl: Int32Array, index: number, atLeast: number, 
       const now = Atomics.load(ctl, index);
       if (now >= atLeast) return;
       const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`${what}: ctl[${index}] is ${now}, still below ${atLeast} after ${deadlineMs} ms`);
+      if (left <= 0)
+        throw new Error(`${what}: ctl[${index}] is ${now}, still below ${atLeast} after ${deadlineMs} ms`);
       const r = Atomics.waitAsync(ctl, index, now, left);
       if (r.async) await r.value;
     }
@@ -106,9 +118,16 @@ export async function waitFlag(ctl: Int32Array, index: number, atLeast: number, 
  * Spins (synchronously, without yielding) until ctl[index] >= atLeast: for a sync point that
  * must not give this thread's event loop a turn. Throws at the deadline.
  */
-export function spinUntil(ctl: Int32Array, index: number, atLeast: number, what: string, deadlineMs = SYNC_DEADLINE_MS): void {
+export function spinUntil(
+  ctl: Int32Array,
+  index: number,
+  atLeast: number,
+  what: string,
+  deadlineMs = SYNC_DEADLINE_MS,
+): void {
   const deadline = performance.now() + deadlineMs;
   while (Atomics.load(ctl, index) < atLeast) {
-    if (performance.now() > deadline) throw new Error(`${what}: ctl[${index}] still below ${atLeast} after ${deadlineMs} ms`);
+    if (performance.now() > deadline)
+      throw new Error(`${what}: ctl[${index}] still below ${atLeast} after ${deadlineMs} ms`);
   }
 }

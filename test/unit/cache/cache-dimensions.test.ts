@@ -8,7 +8,7 @@ import { expectCacheError, expectVector } from '../../support/expect.js';
 describe('cache dimensions', () => {
   const open = useCaches();
 
-  it('a vector of another length than the model\'s first throws ERR_DIMENSION_MISMATCH', async () => {
+  it("a vector of another length than the model's first throws ERR_DIMENSION_MISMATCH", async () => {
     const cache = await open();
     cache.set('a', vectorFor(1, 1, 384));
     const err = expectCacheError(() => cache.set('b', vectorFor(2, 1, 768)), 'ERR_DIMENSION_MISMATCH');
@@ -30,10 +30,16 @@ describe('cache dimensions', () => {
   it('setMany with a mismatched vector throws and stores nothing', async () => {
     const cache = await open();
     cache.set('first', vectorFor(0, 1, 8));
-    expectCacheError(() => cache.setMany(['a', 'b'], [vectorFor(1, 1, 8), vectorFor(2, 1, 9)]), 'ERR_DIMENSION_MISMATCH');
+    expectCacheError(
+      () => cache.setMany(['a', 'b'], [vectorFor(1, 1, 8), vectorFor(2, 1, 9)]),
+      'ERR_DIMENSION_MISMATCH',
+    );
     expect(cache.getMany(['a', 'b'])).toEqual([undefined, undefined]);
     const cache2 = await open();
-    expectCacheError(() => cache2.setMany(['a', 'b'], [vectorFor(1, 1, 8), vectorFor(2, 1, 9)]), 'ERR_DIMENSION_MISMATCH');
+    expectCacheError(
+      () => cache2.setMany(['a', 'b'], [vectorFor(1, 1, 8), vectorFor(2, 1, 9)]),
+      'ERR_DIMENSION_MISMATCH',
+    );
     expect(cache2.getMany(['a', 'b'])).toEqual([undefined, undefined]);
   });
 
@@ -53,10 +59,12 @@ describe('cache dimensions', () => {
       { model: 'xl', dims: 3072 },
     ];
     for (let i = 0; i < 200; i++) {
-      for (const [m, { model, dims }] of models.entries()) cache.set(textFor(i), vectorFor(i, m, dims), { model });
+      for (const [m, { model, dims }] of models.entries())
+        cache.set(textFor(i), vectorFor(i, m, dims), { model });
     }
     for (let i = 0; i < 200; i++) {
-      for (const [m, { model, dims }] of models.entries()) expectVector(cache.get(textFor(i), { model }), vectorFor(i, m, dims));
+      for (const [m, { model, dims }] of models.entries())
+        expectVector(cache.get(textFor(i), { model }), vectorFor(i, m, dims));
     }
     expect(cache.stats().entries).toBe(1000);
     expectCacheError(() => cache.set('x', vectorFor(0, 0, 768), { model: 'mini' }), 'ERR_DIMENSION_MISMATCH');

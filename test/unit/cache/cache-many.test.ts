@@ -11,7 +11,10 @@ describe('cache getMany/setMany', () => {
   it('setMany stores each vector under its text; getMany answers in input order', async () => {
     const cache = await open();
     const texts = [0, 1, 2, 3, 4].map((i) => textFor(i));
-    cache.setMany(texts, texts.map((_, i) => vectorFor(i, 1, 16)));
+    cache.setMany(
+      texts,
+      texts.map((_, i) => vectorFor(i, 1, 16)),
+    );
     const order = [4, 0, 3, 1, 2];
     const got = cache.getMany(order.map((i) => textFor(i)));
     expect(got).toHaveLength(5);
@@ -72,8 +75,9 @@ describe('cache getMany/setMany', () => {
 
   it('a bad vector anywhere in the batch throws before anything is stored', async () => {
     const cache = await open();
-    expect(() => cache.setMany(['a', 'b', 'c'], [vectorFor(1, 1, 4), vectorFor(2, 1, 4), [1, NaN, 3, 4]]))
-      .toThrow(EmbeddingCacheError);
+    expect(() =>
+      cache.setMany(['a', 'b', 'c'], [vectorFor(1, 1, 4), vectorFor(2, 1, 4), [1, NaN, 3, 4]]),
+    ).toThrow(EmbeddingCacheError);
     expect(cache.getMany(['a', 'b', 'c'])).toEqual([undefined, undefined, undefined]);
     expect(cache.stats().sets).toBe(0);
   });

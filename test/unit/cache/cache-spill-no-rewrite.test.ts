@@ -8,7 +8,8 @@ import { useCaches } from '../../support/caches.js';
 import { tempDir } from '../../support/temp.js';
 
 const openCache = useCaches();
-const open = (): Promise<EmbeddingCache> => openCache({ maxEntries: 64, maxBytes: 8 * 1024 * 1024, spill: { path: tempDir() } });
+const open = (): Promise<EmbeddingCache> =>
+  openCache({ maxEntries: 64, maxBytes: 8 * 1024 * 1024, spill: { path: tempDir() } });
 
 const N = 400;
 const vec = (i: number, version = 0) => new Float32Array(32).fill(i + version * 1000);

@@ -79,9 +79,13 @@ describe('cache spill tier: bad options', () => {
   for (const [name, spill, type, mentions] of cases) {
     it(`${name} throws ${type.name} naming the option, and creates nothing`, async () => {
       const base = tempDir();
-      const withPath = typeof spill === 'object' && spill !== null && 'path' in spill && (spill as { path: unknown }).path === 'unused'
-        ? { ...spill, path: join(base, 'unused') }
-        : spill;
+      const withPath =
+        typeof spill === 'object' &&
+        spill !== null &&
+        'path' in spill &&
+        (spill as { path: unknown }).path === 'unused'
+          ? { ...spill, path: join(base, 'unused') }
+          : spill;
       let thrown: unknown;
       try {
         await EmbeddingCache.open({ spill: withPath } as CacheOptions);

@@ -44,7 +44,8 @@ describe('cache spill tier: TTL on disk', () => {
 
   it('a per-entry ttlMs applies on disk; entries without one stay', async () => {
     const cache = await open({ maxEntries: MEMORY, spill: { path: tempDir() } });
-    for (let i = 0; i < N; i++) cache.set(textFor(i), vectorFor(i, 1, DIMS), i % 2 === 0 ? { ttlMs: TTL } : undefined);
+    for (let i = 0; i < N; i++)
+      cache.set(textFor(i), vectorFor(i, 1, DIMS), i % 2 === 0 ? { ttlMs: TTL } : undefined);
     await cache.flush();
     await sleep(WAIT);
     for (let i = 0; i < N; i++) {
@@ -56,7 +57,8 @@ describe('cache spill tier: TTL on disk', () => {
   it('persisted entries past their TTL do not come back after a restart', async () => {
     const path = tempDir();
     const first = await open({ spill: { path, persist: true } });
-    for (let i = 0; i < 20; i++) first.set(textFor(i), vectorFor(i, 1, DIMS), i < 10 ? { ttlMs: TTL } : undefined);
+    for (let i = 0; i < 20; i++)
+      first.set(textFor(i), vectorFor(i, 1, DIMS), i < 10 ? { ttlMs: TTL } : undefined);
     await first.close();
     const second = await open({ spill: { path, persist: true } });
     expect(second.has(textFor(0))).toBe(true); // still fresh: on disk

@@ -10,8 +10,17 @@ describe('cache stats', () => {
     const cache = await open({ maxEntries: 500, maxBytes: 8 * 1024 * 1024 });
     const s = cache.stats();
     expect(s).toMatchObject({
-      entries: 0, hits: 0, misses: 0, hitRate: 0, sets: 0, evictions: 0, expirations: 0,
-      invalidations: 0, deletes: 0, maxBytes: 8 * 1024 * 1024, maxEntries: 500,
+      entries: 0,
+      hits: 0,
+      misses: 0,
+      hitRate: 0,
+      sets: 0,
+      evictions: 0,
+      expirations: 0,
+      invalidations: 0,
+      deletes: 0,
+      maxBytes: 8 * 1024 * 1024,
+      maxEntries: 500,
     });
     expect(s.memoryBytes).toBeGreaterThanOrEqual(0);
     expect(s.memoryBytes).toBeLessThanOrEqual(8 * 1024 * 1024);

@@ -13,7 +13,11 @@ import { expectCacheErrorAsync, expectVector } from '../../support/expect.js';
 const texts = [textFor(1), textFor(2), textFor(1), textFor(3)];
 const good = async (m: string[]) => m.map((t) => [t.length, 1, 2, 3]);
 
-async function expectFailedThenRetry(cache: EmbeddingCache, bad: (m: string[]) => unknown, causeCheck: (cause: unknown) => void): Promise<void> {
+async function expectFailedThenRetry(
+  cache: EmbeddingCache,
+  bad: (m: string[]) => unknown,
+  causeCheck: (cause: unknown) => void,
+): Promise<void> {
   const before = cache.stats().entries;
   const err = await expectCacheErrorAsync(() => getOrCompute(cache, texts, bad as never), 'ERR_EMBED_FAILED');
   causeCheck(err.cause);
@@ -33,18 +37,31 @@ describe('getOrCompute: embed failures', () => {
   it('embed throws: the error is the cause', async () => {
     const cache = await open();
     const boom = new Error('model server unavailable');
-    await expectFailedThenRetry(cache, () => Promise.reject(boom), (c) => expect(c).toBe(boom));
+    await expectFailedThenRetry(
+      cache,
+      () => Promise.reject(boom),
+      (c) => expect(c).toBe(boom),
+    );
   });
 
   it('embed throws synchronously', async () => {
     const cache = await open();
-    await expectFailedThenRetry(cache, () => {
-      throw new TypeError('bad request');
-    }, (c) => expect(c).toBeInstanceOf(TypeError));
+    await expectFailedThenRetry(
+      cache,
+      () => {
+        throw new TypeError('bad request');
+      },
+      (c) => expect(c).toBeInstanceOf(TypeError),
+    );
   });
 
   it('embed returns too few or too many vectors, or not an array', async () => {
-    for (const bad of [(m: string[]) => m.slice(1).map(() => [1, 2, 3, 4]), (m: string[]) => [...m, 'x'].map(() => [1, 2, 3, 4]), () => null, () => 7]) {
+    for (const bad of [
+      (m: string[]) => m.slice(1).map(() => [1, 2, 3, 4]),
+      (m: string[]) => [...m, 'x'].map(() => [1, 2, 3, 4]),
+      () => null,
+      () => 7,
+    ]) {
       const cache = await open();
       await expectFailedThenRetry(cache, bad, (c) => expect(c).toBeInstanceOf(Error));
     }
@@ -68,7 +85,11 @@ describe('getOrCompute: embed failures', () => {
   it('vectors of another dimension than the model already has are refused, nothing stored', async () => {
     const cache = await open();
     cache.set('seed', [1, 2, 3, 4]);
-    await expectFailedThenRetry(cache, (m) => m.map(() => [1, 2]), (c) => expect(c).toMatchObject({ code: 'ERR_DIMENSION_MISMATCH' }));
+    await expectFailedThenRetry(
+      cache,
+      (m) => m.map(() => [1, 2]),
+      (c) => expect(c).toMatchObject({ code: 'ERR_DIMENSION_MISMATCH' }),
+    );
   });
 
   it('a failing later batch keeps the batches before it and stores nothing of its own', async () => {

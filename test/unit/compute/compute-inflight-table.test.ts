@@ -9,7 +9,16 @@ import { describe, expect, it } from 'vitest';
 import { getOrCompute } from '../../../src/index.js';
 import { INFLIGHT_BYTES } from '../../../src/cache.js';
 import {
-  BUSY, CLAIM_LOCKS, CLAIMED, FULL, HELD, InflightTable, LOCKS_BASE, S_STATE, SLOT_WORDS, SLOTS_BASE,
+  BUSY,
+  CLAIM_LOCKS,
+  CLAIMED,
+  FULL,
+  HELD,
+  InflightTable,
+  LOCKS_BASE,
+  S_STATE,
+  SLOT_WORDS,
+  SLOTS_BASE,
 } from '../../../src/compute/inflight.js';
 import { L_INTENT, L_OWNER, LOCK_WORDS } from '../../../src/memory/layout.js';
 import { useCaches } from '../../support/caches.js';
@@ -99,7 +108,8 @@ describe('single-flight table', () => {
     const hog = new InflightTable(cache.handle.inflight, 123456, 1000);
     const out = new Int32Array(2);
     let full = 0;
-    for (let i = 0; i < 4 * hog.slots && full < 2000; i++) if (hog.claim(key(1000 + i), 0, 60_000, out, 0) === FULL) full++;
+    for (let i = 0; i < 4 * hog.slots && full < 2000; i++)
+      if (hog.claim(key(1000 + i), 0, 60_000, out, 0) === FULL) full++;
     expect(hog.activeClaims()).toBe(hog.slots);
     let calls = 0;
     const texts = Array.from({ length: 40 }, (_, i) => `full table text ${i}`);

@@ -29,12 +29,20 @@ describe('getOrCompute: order, duplicates, batches', () => {
     for (const i of [1, 3, 5]) cache.set(textFor(i), vectorFor(i, 7, DIMS));
     const { calls, embed } = model();
     const order = [5, 0, 1, 4, 3, 2];
-    const out = await getOrCompute(cache, order.map((i) => textFor(i)), embed);
+    const out = await getOrCompute(
+      cache,
+      order.map((i) => textFor(i)),
+      embed,
+    );
     expect(out).toHaveLength(order.length);
     order.forEach((i, p) => expectVector(out[p], vectorFor(i, 7, DIMS)));
     expect(calls).toEqual([[textFor(0), textFor(4), textFor(2)]]);
     // The misses are stored: a second call is all hits and calls nothing.
-    const again = await getOrCompute(cache, order.map((i) => textFor(i)), embed);
+    const again = await getOrCompute(
+      cache,
+      order.map((i) => textFor(i)),
+      embed,
+    );
     order.forEach((i, p) => expectVector(again[p], vectorFor(i, 7, DIMS)));
     expect(calls).toHaveLength(1);
   });
@@ -83,7 +91,10 @@ describe('getOrCompute: order, duplicates, batches', () => {
   it('answers an all-hit batch from the cache without calling embed, and an empty batch with []', async () => {
     const cache = await open();
     const texts = Array.from({ length: 50 }, (_, i) => textFor(i));
-    cache.setMany(texts, texts.map((_, i) => vectorFor(i, 7, DIMS)));
+    cache.setMany(
+      texts,
+      texts.map((_, i) => vectorFor(i, 7, DIMS)),
+    );
     const embed = () => {
       throw new Error('must not be called');
     };
@@ -102,11 +113,20 @@ describe('getOrCompute: order, duplicates, batches', () => {
   it('validates its arguments with errors that say what to pass', async () => {
     const cache = await open();
     const embed = async (m: string[]) => m.map(() => [1]);
-    await expect(getOrCompute(cache, 'abc' as never, embed)).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT' });
-    await expect(getOrCompute(cache, ['a'], 42 as never)).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT' });
-    await expect(getOrCompute(cache, ['a', 7 as never], embed)).rejects.toMatchObject({ code: 'ERR_INVALID_TEXT', message: expect.stringContaining('texts[1]') });
+    await expect(getOrCompute(cache, 'abc' as never, embed)).rejects.toMatchObject({
+      code: 'ERR_INVALID_ARGUMENT',
+    });
+    await expect(getOrCompute(cache, ['a'], 42 as never)).rejects.toMatchObject({
+      code: 'ERR_INVALID_ARGUMENT',
+    });
+    await expect(getOrCompute(cache, ['a', 7 as never], embed)).rejects.toMatchObject({
+      code: 'ERR_INVALID_TEXT',
+      message: expect.stringContaining('texts[1]'),
+    });
     for (const batchSize of [0, -1, 1.5, '4']) {
-      await expect(getOrCompute(cache, ['a'], embed, { batchSize: batchSize as never })).rejects.toThrow(/batchSize/);
+      await expect(getOrCompute(cache, ['a'], embed, { batchSize: batchSize as never })).rejects.toThrow(
+        /batchSize/,
+      );
     }
     await expect(getOrCompute(cache, ['a'], embed, { waitTimeoutMs: -5 })).rejects.toBeInstanceOf(RangeError);
   });

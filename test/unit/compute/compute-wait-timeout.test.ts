@@ -31,11 +31,21 @@ describe('getOrCompute: waitTimeoutMs bounds', () => {
   it('waitTimeoutMs 2**30 is accepted', async () => {
     const cache = await open();
     const out = await cache.getOrCompute(['a', 'bb'], embed, { waitTimeoutMs: 2 ** 30 });
-    expect(out.map((v) => Array.from(v))).toEqual([[1, 1, 2, 3], [2, 1, 2, 3]]);
+    expect(out.map((v) => Array.from(v))).toEqual([
+      [1, 1, 2, 3],
+      [2, 1, 2, 3],
+    ]);
     // Hits on a second call, with the same bound.
-    const again = await cache.getOrCompute(['a', 'bb'], () => {
-      throw new Error('must not be called');
-    }, { waitTimeoutMs: 2 ** 30 });
-    expect(again.map((v) => Array.from(v))).toEqual([[1, 1, 2, 3], [2, 1, 2, 3]]);
+    const again = await cache.getOrCompute(
+      ['a', 'bb'],
+      () => {
+        throw new Error('must not be called');
+      },
+      { waitTimeoutMs: 2 ** 30 },
+    );
+    expect(again.map((v) => Array.from(v))).toEqual([
+      [1, 1, 2, 3],
+      [2, 1, 2, 3],
+    ]);
   });
 });

@@ -75,7 +75,7 @@ describe('cache keys', () => {
     texts.forEach((t, i) => expectVector(cache.get(t), vectorFor(i, 1, 4)));
   });
 
-  it('texts with different lone surrogates never answer with each other\'s vector', async () => {
+  it("texts with different lone surrogates never answer with each other's vector", async () => {
     // Chunkers that split on UTF-16 code units can cut a surrogate pair in half. Such strings
     // are distinct texts: the cache must either keep them apart or reject them as invalid
     // text, but never serve one's vector for the other (a UTF-8 encoder maps both to U+FFFD).

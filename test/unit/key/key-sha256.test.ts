@@ -12,7 +12,8 @@ describe("keyHash: 'sha256'", () => {
     const cache = await open({ keyHash: 'sha256' });
     for (let i = 0; i < 100; i++) cache.set(textFor(i, 1000), vectorFor(i, 1, 64));
     cache.set(textFor(5, 1000), vectorFor(5, 2, 64));
-    for (let i = 0; i < 100; i++) expectVector(cache.get(textFor(i, 1000)), vectorFor(i, i === 5 ? 2 : 1, 64));
+    for (let i = 0; i < 100; i++)
+      expectVector(cache.get(textFor(i, 1000)), vectorFor(i, i === 5 ? 2 : 1, 64));
     expect(cache.get(textFor(100, 1000))).toBeUndefined();
     expect(cache.stats().entries).toBe(100);
   });
@@ -34,7 +35,9 @@ describe("keyHash: 'sha256'", () => {
 
   it('supports delete, invalidateModel, getMany/setMany and clear', async () => {
     const cache = await open({ keyHash: 'sha256' });
-    cache.setMany(['a', 'b', 'c'], [vectorFor(1, 1, 4), vectorFor(2, 1, 4), vectorFor(3, 1, 4)], { model: 'm' });
+    cache.setMany(['a', 'b', 'c'], [vectorFor(1, 1, 4), vectorFor(2, 1, 4), vectorFor(3, 1, 4)], {
+      model: 'm',
+    });
     cache.set('a', vectorFor(9, 1, 8));
     expect(cache.delete('b', { model: 'm' })).toBe(true);
     const got = cache.getMany(['a', 'b', 'c'], { model: 'm' });

@@ -16,9 +16,12 @@ describe('memory reuse', () => {
   const open = useCaches();
 
   for (const [name, drop] of [
-    ['delete', (c: EmbeddingCache, cycle: number) => {
-      for (let i = 0; i < HELD; i++) c.delete(`k${cycle}-${i}`);
-    }],
+    [
+      'delete',
+      (c: EmbeddingCache, cycle: number) => {
+        for (let i = 0; i < HELD; i++) c.delete(`k${cycle}-${i}`);
+      },
+    ],
     ['invalidateModel', (c: EmbeddingCache) => c.invalidateModel('default')],
     ['clear', (c: EmbeddingCache) => c.clear()],
   ] as const) {

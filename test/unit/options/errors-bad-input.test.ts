@@ -79,7 +79,7 @@ describe('errors: bad input', () => {
     expect(cache.stats().sets).toBe(1);
   });
 
-  it('a bad first vector does not fix the model\'s dimension', async () => {
+  it("a bad first vector does not fix the model's dimension", async () => {
     const cache = await open();
     expectCacheError(() => cache.set('a', [1, NaN, 3, 4, 5], { model: 'm' }), 'ERR_INVALID_VECTOR');
     cache.set('a', [1, 2], { model: 'm' });

@@ -45,10 +45,13 @@ describe('options validation', () => {
     expect(err.message.length).toBeGreaterThan(name.length + 20);
   });
 
-  it.each([[42], ['maxEntries=10'], [[{ maxEntries: 10 }]]])('rejects options that are not an object: %o', async (options) => {
-    const err = await openError(options);
-    expect(err).toBeInstanceOf(TypeError);
-  });
+  it.each([[42], ['maxEntries=10'], [[{ maxEntries: 10 }]]])(
+    'rejects options that are not an object: %o',
+    async (options) => {
+      const err = await openError(options);
+      expect(err).toBeInstanceOf(TypeError);
+    },
+  );
 
   it('accepts no options, {} and every valid setting', async () => {
     for (const options of [
@@ -62,7 +65,13 @@ describe('options validation', () => {
       { keyHash: 'xxhash' as const },
       { keyHash: 'sha256' as const },
       { lockTimeoutMs: 200 },
-      { maxEntries: 10, maxBytes: 4 * 1024 * 1024, ttlMs: 60_000, keyHash: 'sha256' as const, lockTimeoutMs: 500 },
+      {
+        maxEntries: 10,
+        maxBytes: 4 * 1024 * 1024,
+        ttlMs: 60_000,
+        keyHash: 'sha256' as const,
+        lockTimeoutMs: 500,
+      },
     ]) {
       const cache = await EmbeddingCache.open(options);
       cache.set('a', [1, 2, 3]);

@@ -22,7 +22,14 @@ describe('spill tier invalidateModel', () => {
     tier.enqueue({ key: key(1), model: 'a', vector: vector(1001, 8), createdMs: 1, expiresMs: 0 });
     await tier.flush(); // the background sweep has run by now
     expectBitExact(tier.get(key(1), 'a', Date.now())?.vector, vector(1001, 8));
-    expect(tier.verify()).toEqual({ records: 11, tombstones: 0, corrupt: 0, unreachable: 0, missingAge: 0, staleIndex: 0 });
+    expect(tier.verify()).toEqual({
+      records: 11,
+      tombstones: 0,
+      corrupt: 0,
+      unreachable: 0,
+      missingAge: 0,
+      staleIndex: 0,
+    });
   });
 
   it('is persisted: a reopened file does not serve the old records, and sweeps them', async () => {
@@ -98,7 +105,14 @@ describe('spill tier invalidateModel', () => {
     expect(() => tier.checkDims('a', 3)).not.toThrow(); // dims freed too
     tier.enqueue({ key: key(1), model: 'b', vector: vector(1, 5), createdMs: 1, expiresMs: 0 });
     await tier.flush();
-    expect(tier.verify()).toEqual({ records: 1, tombstones: 0, corrupt: 0, unreachable: 0, missingAge: 0, staleIndex: 0 });
+    expect(tier.verify()).toEqual({
+      records: 1,
+      tombstones: 0,
+      corrupt: 0,
+      unreachable: 0,
+      missingAge: 0,
+      staleIndex: 0,
+    });
     await tier.close();
     const again = openTier(path);
     expect(again.get(key(2), 'a', Date.now())).toBeUndefined();

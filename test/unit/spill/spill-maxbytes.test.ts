@@ -26,8 +26,16 @@ describe('spill tier maxBytes', () => {
     const firstKept = present.indexOf(true);
     expect(firstKept).toBe(200 - entries);
     expect(present.slice(firstKept).every(Boolean)).toBe(true);
-    for (let i = firstKept; i < 200; i += 7) expectBitExact(tier.get(key(i), 'm', Date.now())?.vector, vector(i));
-    expect(tier.verify()).toEqual({ records: entries, tombstones: 0, corrupt: 0, unreachable: 0, missingAge: 0, staleIndex: 0 });
+    for (let i = firstKept; i < 200; i += 7)
+      expectBitExact(tier.get(key(i), 'm', Date.now())?.vector, vector(i));
+    expect(tier.verify()).toEqual({
+      records: entries,
+      tombstones: 0,
+      corrupt: 0,
+      unreachable: 0,
+      missingAge: 0,
+      staleIndex: 0,
+    });
   });
 
   it('a record written again moves to the young end', async () => {
@@ -59,6 +67,13 @@ describe('spill tier maxBytes', () => {
     expect(tier.stats().bytes).toBeLessThanOrEqual(maxBytes);
     for (let i = 0; i < 30; i++) expectBitExact(tier.get(key(i), 'm', Date.now())?.vector, vector(i));
     for (let i = 200; i < 230; i++) expectBitExact(tier.get(key(i), 'm', Date.now())?.vector, vector(i));
-    expect(tier.verify()).toEqual({ records: 60, tombstones: 0, corrupt: 0, unreachable: 0, missingAge: 0, staleIndex: 0 });
+    expect(tier.verify()).toEqual({
+      records: 60,
+      tombstones: 0,
+      corrupt: 0,
+      unreachable: 0,
+      missingAge: 0,
+      staleIndex: 0,
+    });
   });
 });

@@ -9,7 +9,14 @@ describe('spill tier round trip', () => {
     const tier = openTier(tempDir());
     const created = Date.now() - 5000;
     const expires = Date.now() + 3_600_000;
-    for (let i = 0; i < 50; i++) tier.enqueue({ key: key(i), model: 'm', vector: vector(i), createdMs: created, expiresMs: i % 2 === 0 ? 0 : expires });
+    for (let i = 0; i < 50; i++)
+      tier.enqueue({
+        key: key(i),
+        model: 'm',
+        vector: vector(i),
+        createdMs: created,
+        expiresMs: i % 2 === 0 ? 0 : expires,
+      });
 
     // Not committed yet: the instance still finds its own queued writes.
     expectBitExact(tier.get(key(7), 'm', Date.now())?.vector, vector(7));
@@ -25,7 +32,14 @@ describe('spill tier round trip', () => {
     }
     expect(tier.get(key(50), 'm', Date.now())).toBeUndefined();
     expect(tier.get(key(1), 'other-model', Date.now())).toBeUndefined();
-    expect(tier.verify()).toEqual({ records: 50, tombstones: 0, corrupt: 0, unreachable: 0, missingAge: 0, staleIndex: 0 });
+    expect(tier.verify()).toEqual({
+      records: 50,
+      tombstones: 0,
+      corrupt: 0,
+      unreachable: 0,
+      missingAge: 0,
+      staleIndex: 0,
+    });
   });
 
   it('survives close and reopen', async () => {
@@ -78,7 +92,13 @@ describe('spill tier round trip', () => {
     slab.set(vector(5), 768);
     const keys = new Uint8Array(new SharedArrayBuffer(64), 7, 32);
     keys.set(key(5), 16);
-    tier.enqueue({ key: keys.subarray(16, 32), model: 'm', vector: slab.subarray(768, 1536), createdMs: 1, expiresMs: 0 });
+    tier.enqueue({
+      key: keys.subarray(16, 32),
+      model: 'm',
+      vector: slab.subarray(768, 1536),
+      createdMs: 1,
+      expiresMs: 0,
+    });
     slab.fill(0);
     keys.fill(0);
     await tier.flush();
@@ -98,7 +118,14 @@ describe('spill tier round trip', () => {
     expectBitExact(tier.get(key(1), 'm', Date.now())?.vector, vector(200));
     expect(tier.get(key(2), 'm', Date.now())).toBeUndefined();
     // The replaced copy left no index entry behind; the delete left its tombstone.
-    expect(tier.verify()).toEqual({ records: 1, tombstones: 1, corrupt: 0, unreachable: 0, missingAge: 0, staleIndex: 0 });
+    expect(tier.verify()).toEqual({
+      records: 1,
+      tombstones: 1,
+      corrupt: 0,
+      unreachable: 0,
+      missingAge: 0,
+      staleIndex: 0,
+    });
   });
 
   it('counts hits and misses of this instance', async () => {
@@ -123,7 +150,9 @@ describe('spill tier round trip', () => {
 
     const again = openTier(path);
     expect(() => again.checkDims('m', 768)).not.toThrow();
-    expect(() => again.checkDims('m', 512)).toThrow(expect.objectContaining({ code: 'ERR_DIMENSION_MISMATCH' }));
+    expect(() => again.checkDims('m', 512)).toThrow(
+      expect.objectContaining({ code: 'ERR_DIMENSION_MISMATCH' }),
+    );
     const warn = console.warn;
     console.warn = () => undefined;
     try {

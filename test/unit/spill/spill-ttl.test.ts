@@ -28,7 +28,14 @@ describe('spill tier TTL on disk', () => {
     expect(tier.get(key(0), 'm', Date.now())).toBeUndefined(); // also asks for a purge
     await tier.flush();
     expect(tier.stats().entries).toBe(10);
-    expect(tier.verify()).toEqual({ records: 10, tombstones: 0, corrupt: 0, unreachable: 0, missingAge: 0, staleIndex: 0 });
+    expect(tier.verify()).toEqual({
+      records: 10,
+      tombstones: 0,
+      corrupt: 0,
+      unreachable: 0,
+      missingAge: 0,
+      staleIndex: 0,
+    });
     for (let i = 20; i < 30; i++) expectBitExact(tier.get(key(i), 'm', Date.now())?.vector, vector(i));
   });
 
