@@ -1,5 +1,8 @@
 /**
  * The shared-memory store: hash index, entries and vectors, read and written by any thread.
+ * (About 650 lines, on purpose: the lock-free read, probe(), is only correct against the exact
+ * write protocol of set, overwrite, fill and delete, so the two stay side by side; allocation,
+ * eviction, chains and recovery live in their own files.)
  *
  * Index. Buckets (control buffer) hold the id of the first entry of a chain; each entry holds the
  * id of the next. A key's bucket is its first word masked; the bucket's stripe lock
@@ -102,8 +105,9 @@ import { Counters } from './counters.js';
 import { Arena, planStore } from './arena.js';
 import { FreeSlots } from './free-slots.js';
 import { Eviction, type EvictHook } from './eviction.js';
+import { IndexChains } from './chains.js';
 import { Recovery } from './recovery.js';
-import type { Chains, PageOwners, StoreParts } from './types.js';
+import type { PageOwners, StoreParts } from './types.js';
 
 export type { StoreParts } from './types.js';
 
@@ -115,7 +119,7 @@ const MAX_CHAIN_STEPS = 256;
 const COPY_NEW = new Float32Array(0);
 const READ_RETRIES = 16;
 
-export class SharedStore implements Chains {
+export class SharedStore {
   readonly parts: StoreParts;
   readonly registry: ModelRegistry;
   readonly counters: Counters;
@@ -133,6 +137,7 @@ export class SharedStore implements Chains {
   private readonly free: FreeSlots;
   private readonly eviction: Eviction;
   private readonly recovery: Recovery;
+  private readonly chains: IndexChains;
   private readonly pageOwners: PageOwners;
   /** The vector of the last hit of probe(). */
   private found: Float32Array | undefined;
@@ -206,8 +211,9 @@ export class SharedStore implements Chains {
     this.f64 = arena.f64;
     this.layouts = arena.layouts;
     this.free = new FreeSlots(arena);
-    this.eviction = new Eviction(arena, this.free, this, this.counters, this.bucketMask);
-    this.recovery = new Recovery(arena, this.free, this, this.bucketMask);
+    this.chains = new IndexChains(arena, this.ctl);
+    this.eviction = new Eviction(arena, this.free, this.chains, this.counters, this.bucketMask);
+    this.recovery = new Recovery(arena, this.free, this.chains, this.bucketMask);
     this.pageOwners = {
       emptyPage: (p, mem, base, L, now) => this.eviction.emptyPage(p, mem, base, L, now),
       resetFree: (cls) => this.free.resetFree(cls),
@@ -434,7 +440,7 @@ export class SharedStore implements Chains {
       let placed = false;
       try {
         if (ifAbsent && Atomics.load(this.ctl, H_DROPS) !== drops) return false;
-        const existing = this.findLocked(b, k, ko);
+        const existing = this.chains.find(b, k, ko);
         if (existing !== NONE) {
           if (ifAbsent) return false;
           this.overwrite(stripe, existing, m, vec, expiresAt);
@@ -476,7 +482,7 @@ export class SharedStore implements Chains {
     try {
       // Stamped whether or not memory holds the key: the delete is ordered for the disk too.
       if (this.stamping) this.lastStamp = this.stamps.next();
-      const e = this.findLocked(b, k, ko);
+      const e = this.chains.find(b, k, ko);
       if (e === NONE) return false;
       const p = pageOf(e),
         s = slotOf(e);
@@ -485,7 +491,7 @@ export class SharedStore implements Chains {
       const L = this.arena.layoutOfPage(mem, base)!;
       const live = mem[base + L.model + s] === m && this.arena.isCurrent(mem, base, L, s, p, now);
       this.locks.setIntent(stripe, e);
-      this.unlink(e, b);
+      this.chains.unlink(e, b);
       this.free.release(e, mem, base, L, s);
       if (live) this.counters.add(ST_DELETES);
       return live;
@@ -551,26 +557,6 @@ export class SharedStore implements Chains {
 
   // ── Write internals (caller holds the stripe lock) ─────────────────────────────────────────
 
-  /** Entry of key k in bucket b's chain, or NONE. Caller holds the bucket's stripe lock. */
-  private findLocked(b: number, k: Int32Array, ko: number): number {
-    const k0 = k[ko]!,
-      k1 = k[ko + 1]!,
-      k2 = k[ko + 2]!,
-      k3 = k[ko + 3]!;
-    let e = this.ctl[BUCKETS + b]!; // plain: every writer of this chain holds our lock
-    for (let steps = 0; e !== NONE && steps < MAX_CHAIN_STEPS * 64; steps++) {
-      const p = pageOf(e),
-        s = slotOf(e);
-      const mem = this.arena.mem(p),
-        base = pageBase(p);
-      const L = this.arena.layoutOfPage(mem, base)!;
-      const ki = base + L.key + 4 * s;
-      if (mem[ki] === k0 && mem[ki + 1] === k1 && mem[ki + 2] === k2 && mem[ki + 3] === k3) return e;
-      e = mem[base + L.next + s]!;
-    }
-    return NONE;
-  }
-
   private overwrite(stripe: number, e: number, m: number, vec: Float32Array, expiresAt: number): void {
     const p = pageOf(e),
       s = slotOf(e);
@@ -635,36 +621,6 @@ export class SharedStore implements Chains {
     Atomics.store(this.ctl, BUCKETS + b, e); // publish
     Atomics.store(mem, base + L.state + s, STATE_LIVE);
     Atomics.add(this.ctl, modelAt(m) + M_LIVE, 1);
-  }
-
-  /** Removes e from bucket b's chain if it is there. Caller holds b's stripe lock. */
-  unlink(e: number, b: number): boolean {
-    let prev = NONE;
-    let cur = Atomics.load(this.ctl, BUCKETS + b);
-    for (let steps = 0; cur !== NONE && steps < MAX_CHAIN_STEPS * 64; steps++) {
-      const p = pageOf(cur),
-        s = slotOf(cur);
-      const mem = this.arena.mem(p),
-        base = pageBase(p);
-      const next = mem[base + this.arena.layoutOfPage(mem, base)!.next + s]!;
-      if (cur === e) {
-        if (prev === NONE) Atomics.store(this.ctl, BUCKETS + b, next);
-        else this.setNext(prev, next);
-        return true;
-      }
-      prev = cur;
-      cur = next;
-    }
-    return false;
-  }
-
-  /** Points e's chain link at `next`. Caller holds e's stripe lock (or every lock). */
-  setNext(e: number, next: number): void {
-    const p = pageOf(e),
-      s = slotOf(e);
-    const mem = this.arena.mem(p),
-      base = pageBase(p);
-    Atomics.store(mem, base + this.arena.layoutOfPage(mem, base)!.next + s, next);
   }
 
   /** The integrity pass after a take-over (recovery.ts); runs by itself after the next write. */
