@@ -469,6 +469,11 @@ export class EmbeddingCache {
     if (model === undefined) return DEFAULT_MODEL;
     if (typeof model !== 'string' || model.length === 0)
       throw argumentError(op, 'options.model must be a non-empty string', model);
+    // Model names are stored as UTF-8 (memory registry, spill file): a lone surrogate would not
+    // come back as the same name.
+    if (!model.isWellFormed()) {
+      throw argumentError(op, 'options.model must be well-formed Unicode (no lone surrogates)', model);
+    }
     return model;
   }
 

@@ -79,6 +79,16 @@ describe('errors: bad input', () => {
     expect(cache.stats().sets).toBe(1);
   });
 
+  it('a model name with a lone surrogate throws ERR_INVALID_ARGUMENT and registers nothing', async () => {
+    const cache = await open();
+    const err = expectCacheError(() => cache.set('a', [1, 2], { model: 'm\uD800x' }), 'ERR_INVALID_ARGUMENT');
+    expect(err.message).toMatch(/well-formed/);
+    expectCacheError(() => cache.get('a', { model: '\uDC00' }), 'ERR_INVALID_ARGUMENT');
+    cache.set('a', [1, 2], { model: 'm\u{1F600}x' }); // a surrogate pair is fine
+    expectVector(cache.get('a', { model: 'm\u{1F600}x' }), [1, 2]);
+    expect(cache.stats().entries).toBe(1);
+  });
+
   it("a bad first vector does not fix the model's dimension", async () => {
     const cache = await open();
     expectCacheError(() => cache.set('a', [1, NaN, 3, 4, 5], { model: 'm' }), 'ERR_INVALID_VECTOR');
