@@ -21,7 +21,7 @@ import {
   type SetOptions,
 } from './options.js';
 import type { SpillTier } from './spill/tier.js';
-import type { SpillCount, SpillStats } from './spill/types.js';
+import type { SpillCount, SpillLinks, SpillStats } from './spill/types.js';
 import { Tiers } from './tiers.js';
 import { toVector } from './vectors.js';
 
@@ -110,11 +110,13 @@ export class EmbeddingCache {
     // warm restart finds its keys again). Counts it reports before the store exists are parked.
     const parked: Record<SpillCount, number> = { writes: 0, errors: 0, superseded: 0 };
     let sink: ((kind: SpillCount, n: number) => void) | null = null;
+    const linkTo: { store: SharedStore | null } = { store: null };
     if (resolved.spill !== null) {
-      spill = await openSpill(resolved, secret, (kind, n) => {
+      const count = (kind: SpillCount, n: number): void => {
         if (sink !== null) sink(kind, n);
         else parked[kind] += n;
-      });
+      };
+      spill = await openSpill(resolved, secret, count, spillLinks(linkTo));
       secret = spill.seed.slice();
     }
     let cache: EmbeddingCache;
@@ -138,6 +140,7 @@ export class EmbeddingCache {
       await spill?.close();
       throw err;
     }
+    linkTo.store = cache.store;
     const add = spillCounter(cache.store);
     sink = add;
     for (const kind of ['writes', 'errors', 'superseded'] as const) add(kind, parked[kind]);
@@ -166,7 +169,7 @@ export class EmbeddingCache {
     const secret = store.secret();
     let spill = opened;
     if (spill === null && handle.options.spill !== null) {
-      spill = await openSpill(handle.options, secret, spillCounter(store));
+      spill = await openSpill(handle.options, secret, spillCounter(store), spillLinks({ store }));
       if (!equalBytes(spill.seed, secret)) {
         await spill.close();
         throw new EmbeddingCacheError(
@@ -522,10 +525,23 @@ function spillCounter(store: SharedStore): (kind: SpillCount, n: number) => void
   return (kind, n) => counters.add(word[kind], n);
 }
 
+/**
+ * The spill tier's view of the other threads (spill/types.ts, SpillLinks), over the store in
+ * `to` (set once it exists: open() opens the spill tier first, and it does nothing before).
+ */
+function spillLinks(to: { store: SharedStore | null }): SpillLinks {
+  return {
+    commits: () => to.store?.diskCommits() ?? 0,
+    committed: () => to.store?.diskCommitted(),
+    settled: (bucket) => to.store?.settlePending(bucket),
+  };
+}
+
 async function openSpill(
   o: ResolvedOptions,
   seed: Uint8Array,
   onCount: (kind: SpillCount, n: number) => void,
+  links: SpillLinks,
 ): Promise<SpillTier> {
   // Loaded only when configured: a cache without a spill tier never loads LMDB's native module.
   const { SpillTier } = await import('./spill/tier.js');
@@ -536,6 +552,7 @@ async function openSpill(
     keyHash: o.keyHash,
     seed,
     onCount,
+    links,
   });
 }
 

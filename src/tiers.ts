@@ -56,8 +56,11 @@ export class Tiers {
     store.stamping = spill !== null;
     if (spill !== null && !spill.persist) {
       // Evicted live entries go to disk. With persist every set is on disk already. The hook
-      // runs under the victim's stripe lock: its stamp is in order with the key's other operations.
+      // runs under the victim's stripe lock: its stamp and its pending count are in order with
+      // the key's other operations.
       store.evictHook = (key, modelId, vector, expiresAt) => {
+        const b = store.bucketOf(key, 0);
+        store.markPending(b);
         spill.enqueue(
           {
             key: keyBytes(key),
@@ -68,6 +71,7 @@ export class Tiers {
           },
           store.registry.generation(modelId),
           store.stamps.next(),
+          b,
         );
       };
     }
@@ -263,13 +267,15 @@ export class Tiers {
    * (expired entries are not spilled).
    */
   set(k: Int32Array, ko: number, model: string, m: ModelRef, v: Float32Array, expiresAt: number): void {
-    this.store.set(k, ko, m.id, m.cls, v, expiresAt);
     const spill = this.spill;
-    if (spill !== null && (spill.persist || expiresAt !== 0)) {
+    const toDisk = spill !== null && (spill.persist || expiresAt !== 0);
+    this.store.set(k, ko, m.id, m.cls, v, expiresAt, toDisk);
+    if (toDisk) {
       spill.enqueue(
         { key: keyBytes(k, ko), model, vector: v, createdMs: Date.now(), expiresMs: expiresAt },
         this.store.registry.generation(m.id),
         this.store.lastStamp,
+        this.store.bucketOf(k, ko),
       );
     }
   }
@@ -282,9 +288,15 @@ export class Tiers {
       const key = keyBytes(k, ko);
       const gen = this.generationOf(model);
       if (!deleted && this.spill.peek(key, model, Date.now(), gen) !== undefined) deleted = true;
-      // The tombstone's stamp: taken under the stripe lock by the memory delete, or now for a
-      // model memory has never held (no memory operation on the key to order it against).
-      this.spill.delete(key, model, gen, inMemory ? this.store.lastStamp : this.store.stamps.next());
+      // The tombstone's stamp and pending count: taken under the stripe lock by the memory
+      // delete, or now for a model memory has never held (no memory operation to order against).
+      const b = this.store.bucketOf(k, ko);
+      let stamp = this.store.lastStamp;
+      if (!inMemory) {
+        stamp = this.store.stamps.next();
+        this.store.markPending(b);
+      }
+      this.spill.delete(key, model, gen, stamp, b);
     }
     return deleted;
   }

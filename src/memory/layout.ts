@@ -62,11 +62,13 @@ export const H_DROPS = 33;
 export const H_STAMP = 34;
 /** Dead-token ring of the write locks (lock.ts): a cursor, then DEAD_SLOTS tokens. */
 export const H_DEAD_RING = 36;
+/** Batches committed to the spill file by any thread: a reader renews its snapshot when it moved. */
+export const H_DISK_COMMITS = 46;
 /** Tokens the dead-token rings remember (a ring of them is 1 + DEAD_SLOTS words). */
 export const DEAD_SLOTS = 8;
 export const HEADER_WORDS = 48;
 export const MAGIC = 0x45434348; // "ECCH"
-/** 2: drop counter, order-stamp clock and dead-token ring in the header (same sizes; words 33-44). */
+/** 2: drop counter, order-stamp clock, dead-token ring, disk commits (header words 33-46); a pending-write word per bucket. */
 export const LAYOUT_VERSION = 2;
 
 // ── Control buffer: dimension classes ────────────────────────────────────────────────────────
@@ -156,8 +158,17 @@ export const BUCKETS = STATS + STAT_ROWS * STAT_WORDS;
 export const NONE = -1;
 
 /** Words of the control buffer for a given bucket count (a power of two ≥ STRIPES). */
-export function controlWords(buckets: number): number {
+/**
+ * After the buckets, one word per bucket: disk writes of the bucket's keys that some thread has
+ * queued and not yet settled (tiers.ts). A promotion into a bucket with any is refused: the disk
+ * copy it read may be older than a write still in a queue.
+ */
+export function pendingAt(buckets: number): number {
   return BUCKETS + buckets;
+}
+
+export function controlWords(buckets: number): number {
+  return BUCKETS + 2 * buckets;
 }
 
 // ── Arena pages ──────────────────────────────────────────────────────────────────────────────

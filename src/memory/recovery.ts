@@ -5,7 +5,8 @@
  * two instructions (lock.ts). The thread that takes over its lock calls repair() on the one entry
  * the dead writer recorded as its intent, before going on; that keeps every chain readable. What
  * the intent cannot name — a slot claimed and never linked, a count reserved and never used — is
- * fixed by fsck(), which the taking thread runs once it holds no lock (needsFsck). Until then the
+ * fixed by fsck(), which the taking thread runs once it holds no lock (needsFsck); so is a page
+ * a writer left mid-clear or mid-steal (its epoch odd, which would shut readers out). Until then the
  * counters may be off by one; memory safety and the maxEntries/maxBytes bounds never depend on it.
  */
 import {
@@ -20,7 +21,10 @@ import {
   NONE,
   pageBase,
   pageOf,
+  PAGE_WORDS,
   PG_BUMP,
+  PG_EPOCH,
+  PG_REF,
   SLOT_BITS,
   slotOf,
   STATE_FREE,
@@ -29,6 +33,9 @@ import {
 import type { Arena } from './arena.js';
 import type { FreeSlots } from './free-slots.js';
 import type { Chains } from './types.js';
+
+/** fsck(): unfinished or misplaced entries skipped in a row before a chain is cut there. */
+const MAX_SKIPS = 64;
 
 export class Recovery {
   /** Set when this thread took over a dead writer's lock: run fsck() once no lock is held. */
@@ -85,6 +92,16 @@ export class Recovery {
     arena.acquireAll();
     try {
       const pagesUsed = Atomics.load(this.ctl, H_PAGES_USED);
+      // A page left with an odd epoch: its writer died inside clear() or a page steal, and every
+      // reader of the page would retry for ever. Its entries may be half-erased: drop them all
+      // (the chain walk below unlinks them, the sweep reuses their slots), then reopen the page.
+      for (let p = 0; p < pagesUsed; p++) {
+        const mem = arena.mem(p),
+          base = pageBase(p);
+        if ((Atomics.load(mem, base + PG_EPOCH) & 1) === 0) continue;
+        mem.fill(0, base + PG_REF, base + PAGE_WORDS);
+        Atomics.add(mem, base + PG_EPOCH, 1);
+      }
       const linked = new Uint8Array((pagesUsed * (1 << SLOT_BITS)) >>> 3);
       const live = new Int32Array(MAX_MODELS);
       let occupied = 0;
@@ -92,6 +109,9 @@ export class Recovery {
       for (let b = 0; b < arena.parts.buckets; b++) {
         let prev = NONE;
         let e = this.ctl[BUCKETS + b]!;
+        // Entries skipped in a row: a half-erased page links entries to entry 0 (a zeroed link),
+        // which can loop without ever reaching a linked entry; past MAX_SKIPS the chain is cut.
+        let skipped = 0;
         while (e !== NONE) {
           const p = pageOf(e),
             s = slotOf(e);
@@ -103,7 +123,8 @@ export class Recovery {
             mem === undefined ||
             L === undefined ||
             s >= L.slots ||
-            (linked[bit >>> 3]! & (1 << (bit & 7))) !== 0
+            (linked[bit >>> 3]! & (1 << (bit & 7))) !== 0 ||
+            skipped > MAX_SKIPS
           ) {
             // A link to nowhere (or a cycle): cut the chain here.
             if (prev === NONE) this.ctl[BUCKETS + b] = NONE;
@@ -120,8 +141,10 @@ export class Recovery {
             if (prev === NONE) this.ctl[BUCKETS + b] = next;
             else this.chains.setNext(prev, next);
             e = next;
+            skipped++;
             continue;
           }
+          skipped = 0;
           linked[bit >>> 3]! |= 1 << (bit & 7);
           occupied++;
           if (arena.ofCurrentGen(mem, base, L, s)) live[mem[base + L.model + s]!]!++;
@@ -159,6 +182,11 @@ export class Recovery {
     if (occupied > arena.maxEntries) problems.push(`occupied ${occupied} > maxEntries ${arena.maxEntries}`);
     if (arena.memoryBytes() > arena.maxBytes())
       problems.push(`memory ${arena.memoryBytes()} > bound ${arena.maxBytes()}`);
+    const pagesUsed = Atomics.load(this.ctl, H_PAGES_USED);
+    for (let p = 0; p < pagesUsed; p++) {
+      if ((Atomics.load(arena.mem(p), pageBase(p) + PG_EPOCH) & 1) !== 0)
+        problems.push(`page ${p}: odd epoch`);
+    }
     let linked = 0;
     for (let b = 0; b < arena.parts.buckets; b++) {
       let e = this.ctl[BUCKETS + b]!;

@@ -55,6 +55,7 @@ import {
   H_OCCUPIED,
   H_PAGES_USED,
   H_DEAD_RING,
+  H_DISK_COMMITS,
   H_DROPS,
   H_SECRET,
   H_STALE,
@@ -77,6 +78,7 @@ import {
   pageBase,
   type PageLayout,
   pageOf,
+  pendingAt,
   PAGES_PER_ARENA,
   PAGES_PER_ARENA_SHIFT,
   PG_BUMP,
@@ -144,12 +146,14 @@ export class SharedStore {
   /** The order-stamp clock shared by every thread (stamps.ts). */
   readonly stamps: StampClock;
   /**
-   * Whether set() and delete() take an order stamp (the spill tier orders its writes by them).
-   * Off without a spill tier: a stamp is a 64-bit compare-exchange the memory tier alone does not need.
+   * Whether delete() takes an order stamp and counts a pending disk write (with a spill tier,
+   * which queues a tombstone for every delete). set() does when asked (toDisk).
    */
   stamping = false;
-  /** The stamp taken by this instance's last set() or delete() (when stamping). */
+  /** The stamp taken by this instance's last disk-bound set() or delete(). */
   lastStamp = 0;
+  /** Word index of the pending-disk-write count of bucket 0 (layout.ts, pendingAt). */
+  private readonly pending: number;
 
   /** Allocates and initializes the shared memory of a new store. */
   static create(opts: {
@@ -204,6 +208,7 @@ export class SharedStore {
     );
     this.registry = new ModelRegistry(this.ctl, this.locks);
     this.stamps = new StampClock(parts.control);
+    this.pending = pendingAt(parts.buckets);
     const arena = new Arena(parts, this.ctl, this.token, this.registry, this.locks);
     this.arena = arena;
     this.i32 = arena.i32;
@@ -393,16 +398,22 @@ export class SharedStore {
    * may be a newer value another thread set meanwhile), and a new one is marked as already on
    * disk, so evicting it again writes nothing.
    */
-  set(k: Int32Array, ko: number, m: number, cls: number, vec: Float32Array, expiresAt: number): void {
-    this.write(k, ko, m, cls, vec, expiresAt, false, 0);
+  /**
+   * Stores vec under key k. With `toDisk` (the caller will queue the write for the spill tier)
+   * the write takes its order stamp (this.lastStamp) and counts as pending in the key's bucket,
+   * both under the stripe lock; the caller settles it (settlePending) when the disk write ends.
+   */
+  set(k: Int32Array, ko: number, m: number, cls: number, vec: Float32Array, expiresAt: number, toDisk = false): void {
+    this.write(k, ko, m, cls, vec, expiresAt, false, 0, toDisk);
   }
 
   /**
    * Stores a vector read from the spill tier, unless the key has an entry (it may be a newer
    * value another thread set meanwhile) or an invalidateModel or clear ran since `drops` was
    * read (drops(), before the disk read): the vector may be of a dropped generation. Checked
-   * under the stripe lock, which every drop also holds. The new entry is marked as already on
-   * disk, so evicting it writes nothing. False if not stored.
+   * under the stripe lock, which every drop also holds. Refused too while any disk write of the
+   * key's bucket is pending in some thread's queue: the copy read may be older than it. The new
+   * entry is marked as already on disk, so evicting it writes nothing. False if not stored.
    */
   promote(
     k: Int32Array,
@@ -413,7 +424,31 @@ export class SharedStore {
     expiresAt: number,
     drops: number,
   ): boolean {
-    return this.write(k, ko, m, cls, vec, expiresAt, true, drops);
+    return this.write(k, ko, m, cls, vec, expiresAt, true, drops, false);
+  }
+
+  /** The bucket of key k[ko…] (the tag of its disk writes). */
+  bucketOf(k: Int32Array, ko: number): number {
+    return k[ko]! & this.bucketMask;
+  }
+
+  /** Counts a disk write of bucket b's keys as pending; call under b's stripe lock when it matters. */
+  markPending(b: number): void {
+    Atomics.add(this.ctl, this.pending + b, 1);
+  }
+
+  /** A pending disk write of bucket b ended (written, superseded, failed or dropped). */
+  settlePending(b: number): void {
+    if (Atomics.sub(this.ctl, this.pending + b, 1) <= 0) Atomics.add(this.ctl, this.pending + b, 1); // never below 0
+  }
+
+  /** Spill batches committed by any thread (H_DISK_COMMITS). */
+  diskCommits(): number {
+    return Atomics.load(this.ctl, H_DISK_COMMITS);
+  }
+
+  diskCommitted(): void {
+    Atomics.add(this.ctl, H_DISK_COMMITS, 1);
   }
 
   /** The count of invalidations and clears so far (for promote()). */
@@ -430,6 +465,7 @@ export class SharedStore {
     expiresAt: number,
     ifAbsent: boolean,
     drops: number,
+    toDisk: boolean,
   ): boolean {
     const b = k[ko]! & this.bucketMask;
     const stripe = b & (STRIPES - 1);
@@ -439,7 +475,7 @@ export class SharedStore {
       this.locks.acquire(stripe);
       let placed = false;
       try {
-        if (ifAbsent && Atomics.load(this.ctl, H_DROPS) !== drops) return false;
+        if (ifAbsent && (Atomics.load(this.ctl, H_DROPS) !== drops || this.ctl[this.pending + b]! !== 0)) return false;
         const existing = this.chains.find(b, k, ko);
         if (existing !== NONE) {
           if (ifAbsent) return false;
@@ -452,7 +488,10 @@ export class SharedStore {
             placed = true;
           }
         }
-        if (placed && this.stamping && !ifAbsent) this.lastStamp = this.stamps.next();
+        if (placed && toDisk) {
+          this.lastStamp = this.stamps.next();
+          Atomics.add(this.ctl, this.pending + b, 1);
+        }
       } finally {
         this.locks.clearIntent(stripe);
         this.locks.release(stripe);
@@ -481,7 +520,10 @@ export class SharedStore {
     this.locks.acquire(stripe);
     try {
       // Stamped whether or not memory holds the key: the delete is ordered for the disk too.
-      if (this.stamping) this.lastStamp = this.stamps.next();
+      if (this.stamping) {
+        this.lastStamp = this.stamps.next();
+        Atomics.add(this.ctl, this.pending + b, 1);
+      }
       const e = this.chains.find(b, k, ko);
       if (e === NONE) return false;
       const p = pageOf(e),

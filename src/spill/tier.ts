@@ -66,12 +66,14 @@ import {
   decodeFormatMeta,
   decodeVector,
   encodeFormatMeta,
+  isStoredRecord,
   isTombstone,
   isValidRecord,
   recordCreatedMs,
   recordExpiresMs,
   recordGeneration,
   recordModelId,
+  recordWrittenMs,
   readVectorInto,
   writeRecordKey,
   type FormatMeta,
@@ -84,6 +86,7 @@ import type {
   Lifecycle,
   SpillDbs,
   SpillHit,
+  SpillLinks,
   SpillRecord,
   SpillStats,
   SpillTierOptions,
@@ -102,6 +105,9 @@ function checkKey(key: Uint8Array): void {
 
 export class SpillTier {
   private lastStamp = 0;
+  private readonly links: SpillLinks | undefined;
+  /** links.commits() when this instance last renewed its read snapshot. */
+  private seenCommits = 0;
   /** Absolute path of the folder holding the LMDB environment. */
   readonly path: string;
   /** Bound on live bytes in the file. */
@@ -168,6 +174,7 @@ export class SpillTier {
     options: SpillTierOptions,
   ) {
     this.onCount = options.onCount;
+    this.links = options.links;
     this.root = root;
     this.path = path;
     this.maxBytes = maxBytes;
@@ -214,7 +221,9 @@ export class SpillTier {
       fail,
     });
     this.queue = new WriteQueue(this.dbs, this.life, {
+      settled: (tag) => this.links?.settled(tag),
       committed: (written, superseded) => {
+        this.links?.committed();
         this.writes += written;
         this.onCount?.('writes', written);
         this.superseded += superseded;
@@ -354,6 +363,16 @@ export class SpillTier {
     if (this.life.closed) return undefined;
     checkKey(key);
     try {
+      // lmdb-js renews a read snapshot once per event-loop turn; a thread busy for longer would
+      // read a disk older than other threads' commits. Renew when any thread committed since.
+      const links = this.links;
+      if (links !== undefined) {
+        const commits = links.commits();
+        if (commits !== this.seenCommits) {
+          this.seenCommits = commits;
+          this.root.resetReadTxn();
+        }
+      }
       let bytes = this.find(key, model, now, memGen, false);
       if (bytes === undefined) {
         // lmdb-js renews a thread's read snapshot once per event-loop turn, so it can predate a
@@ -412,8 +431,12 @@ export class SpillTier {
     const recKey = this.keyScratch;
     writeRecordKey(recKey, state.id, state.generation, key);
     const queued = this.queue.queued(recKey);
-    if (queued !== undefined) return queued;
     const bytes = this.dbs.records.getBinaryFast(recKey);
+    if (queued !== undefined) {
+      // This instance's uncommitted copy, unless another thread has since committed a later one.
+      const later = bytes !== undefined && isStoredRecord(bytes) && recordWrittenMs(bytes) > recordWrittenMs(queued);
+      if (!later) return isTombstone(queued) ? null : queued;
+    }
     if (
       bytes !== undefined &&
       (recordModelId(bytes) !== state.id || recordGeneration(bytes) !== state.generation)
@@ -439,13 +462,14 @@ export class SpillTier {
    * in errors. An already-expired record is dropped. `memGen` as for get(). `stamp` is the
    * write's order stamp (memory/stamps.ts); a standalone tier stamps with its own clock.
    */
-  enqueue(rec: SpillRecord, memGen?: number, stamp?: number): void {
-    if (this.life.closing) return;
+  enqueue(rec: SpillRecord, memGen?: number, stamp?: number, tag = -1): void {
+    if (this.life.closing) return this.unqueued(tag);
     try {
       checkKey(rec.key);
       const now = Date.now();
-      if (rec.expiresMs !== 0 && rec.expiresMs <= now) return;
-      if (this.models.isDisabled(rec.model)) return;
+      if ((rec.expiresMs !== 0 && rec.expiresMs <= now) || this.models.isDisabled(rec.model)) {
+        return this.unqueued(tag);
+      }
       if (!(rec.vector instanceof Float32Array) || rec.vector.length === 0)
         throw new TypeError('a record needs a non-empty Float32Array vector');
       const state = this.models.state(rec.model, now, memGen, true);
@@ -455,26 +479,33 @@ export class SpillTier {
           `model '${rec.model}' has ${dims}-dimensional vectors on disk, and a record has ${rec.vector.length}`,
         );
       }
-      this.queue.write(state.id, state.generation, rec, stamp ?? this.localStamp(now));
+      this.queue.write(state.id, state.generation, rec, stamp ?? this.localStamp(now), tag);
     } catch (err) {
       this.fail('a write', err, 1);
+      this.unqueued(tag);
     }
+  }
+
+  /** An op with `tag` that never reached the queue ends here (links.settled). */
+  private unqueued(tag: number): void {
+    if (tag >= 0) this.links?.settled(tag);
   }
 
   /**
    * Deletes the record for (key, model): queues a tombstone stamped `stamp`, which wins over
    * every write of the key stamped before it, whichever queue they wait in. Never throws.
    */
-  delete(key: Uint8Array, model: string, memGen?: number, stamp?: number): void {
-    if (this.life.closing) return;
+  delete(key: Uint8Array, model: string, memGen?: number, stamp?: number, tag = -1): void {
+    if (this.life.closing) return this.unqueued(tag);
     try {
       checkKey(key);
       const now = Date.now();
       // The model is registered if new: a write of it may still be queued in another thread.
       const state = this.models.state(model, now, memGen, true);
-      this.queue.remove(state.id, state.generation, key, stamp ?? this.localStamp(now));
+      this.queue.remove(state.id, state.generation, key, stamp ?? this.localStamp(now), tag);
     } catch (err) {
       this.fail('a delete', err, 1);
+      this.unqueued(tag);
     }
   }
 

@@ -28,6 +28,22 @@ export interface SpillTierOptions {
    * cache can add them to its shared, all-thread counters. Optional.
    */
   onCount?: (kind: SpillCount, n: number) => void;
+  /** How the tier keeps in step with the other threads of its cache (tiers.ts). Optional. */
+  links?: SpillLinks;
+}
+
+/**
+ * What a tier shares with the other threads of its cache, so that a busy thread never acts on
+ * an old view of the disk: a count of commits by any thread (a lookup renews its read snapshot
+ * when it moved), and a hook per settled op (the cache's count of ops in flight per bucket).
+ */
+export interface SpillLinks {
+  /** A number that changes after every commit of any thread's batch. */
+  commits(): number;
+  /** This tier committed a batch. */
+  committed(): void;
+  /** An op queued with `tag` (>= 0) has settled: written, superseded, failed or dropped. */
+  settled(tag: number): void;
 }
 
 /** One entry handed to the disk. */

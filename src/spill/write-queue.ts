@@ -63,6 +63,8 @@ interface Op {
   priors: number[] | undefined;
   /** Set while a retry of this op waits in the queue (its pending entry stays). */
   requeued?: boolean;
+  /** The caller's tag (tiers.ts: the key's bucket), handed back when the op settles; -1: none. */
+  tag: number;
 }
 
 /**
@@ -81,6 +83,8 @@ export interface WriteQueueHooks {
    * ops were dropped because a later-stamped copy of their key was on disk already.
    */
   committed(written: number, superseded: number): void;
+  /** An op queued with tag `tag` ended (see settle). */
+  settled(tag: number): void;
   fail: Fail;
 }
 
@@ -128,17 +132,16 @@ export class WriteQueue {
   }
 
   /**
-   * What this instance has queued or not yet committed for `recKey`: the record bytes, null
-   * for a delete, undefined when nothing.
+   * What this instance has queued or not yet committed for `recKey` (record or tombstone bytes,
+   * with their stamp as writtenMs), or undefined. The disk may hold a later-stamped copy.
    */
-  queued(recKey: Uint8Array): Uint8Array | null | undefined {
+  queued(recKey: Uint8Array): Uint8Array | undefined {
     if (this.pending.size === 0) return undefined;
-    const op = this.pending.get(keyString(recKey));
-    return op === undefined ? undefined : op.tombstone ? null : op.value;
+    return this.pending.get(keyString(recKey))?.value;
   }
 
   /** Encodes `rec` (copying key and vector) under (modelId, generation) and queues it. */
-  write(modelId: number, generation: number, rec: SpillRecord, stamp: number): void {
+  write(modelId: number, generation: number, rec: SpillRecord, stamp: number, tag = -1): void {
     const recKey = recordKey(modelId, generation, rec.key);
     const header = {
       modelId,
@@ -156,11 +159,12 @@ export class WriteQueue {
       writtenMs: stamp,
       expiresMs: rec.expiresMs,
       priors: undefined,
+      tag,
     });
   }
 
   /** Queues the tombstone of `key` under (modelId, generation), stamped `stamp`. */
-  remove(modelId: number, generation: number, key: Uint8Array, stamp: number): void {
+  remove(modelId: number, generation: number, key: Uint8Array, stamp: number, tag = -1): void {
     const recKey = recordKey(modelId, generation, key);
     const value = encodeTombstone(modelId, generation, stamp, this.arena);
     this.push({
@@ -171,6 +175,7 @@ export class WriteQueue {
       writtenMs: stamp,
       expiresMs: recordExpiresMs(value),
       priors: undefined,
+      tag,
     });
   }
 
@@ -196,12 +201,21 @@ export class WriteQueue {
     const queued = this.queue;
     if (queued.length === 0 || this.life.closed) return;
     this.queue = [];
-    // A later op on the same key replaces an earlier one in the same batch (a later op of one
-    // queue always has the later stamp).
+    // Of several ops on one key, the one stamped last goes (retries of ops that lost a race come
+    // back in the order batches settle, so queue order is not stamp order); the others are
+    // superseded here.
     const ops = new Map<string, Op>();
+    const dropped: Op[] = [];
     for (const op of queued) {
-      ops.delete(op.ks);
-      ops.set(op.ks, op);
+      const other = ops.get(op.ks);
+      if (other === undefined) {
+        ops.set(op.ks, op);
+      } else if (other.writtenMs < op.writtenMs) {
+        ops.set(op.ks, op);
+        dropped.push(other);
+      } else {
+        dropped.push(op);
+      }
     }
     const seq = ++this.seq;
     const { root, records, age, expiry } = this.dbs;
@@ -253,7 +267,7 @@ export class WriteQueue {
         }
       });
     } catch (err) {
-      this.settle(ops, seq, err, 0);
+      this.settle(ops, dropped, seq, err, 0);
       return;
     }
     // Settled in batch order: `last` (what flush awaits) settles only after every earlier batch
@@ -274,27 +288,45 @@ export class WriteQueue {
             retried = true;
           }
         }
-        this.settle(ops, seq, undefined, written, superseded);
+        this.settle(ops, dropped, seq, undefined, written, superseded);
         if (retried) this.drainTimer ??= setImmediate(() => this.drain());
       },
       async (err: unknown) => {
         await previous;
-        this.settle(ops, seq, err, 0);
+        this.settle(ops, dropped, seq, err, 0);
       },
     );
   }
 
-  private settle(ops: Map<string, Op>, seq: number, err: unknown, written: number, superseded = 0): void {
+  /**
+   * Ends ops: `ops` were in the batch (a requeued one goes on), `dropped` lost to a later op of
+   * their key before it. Each ended op's tag goes back to the caller.
+   */
+  private settle(
+    ops: Map<string, Op>,
+    dropped: Op[],
+    seq: number,
+    err: unknown,
+    written: number,
+    superseded = 0,
+  ): void {
     for (const op of ops.values()) {
-      if (op.requeued) op.requeued = false;
-      else if (this.pending.get(op.ks) === op) this.pending.delete(op.ks);
       op.priors = undefined;
+      if (op.requeued) {
+        op.requeued = false;
+        continue;
+      }
+      if (this.pending.get(op.ks) === op) this.pending.delete(op.ks);
+      if (op.tag >= 0) this.hooks.settled(op.tag);
     }
-    // Ops superseded inside this batch are settled too (their slot in the ring is harmless).
+    for (const op of dropped) {
+      if (this.pending.get(op.ks) === op) this.pending.delete(op.ks);
+      if (op.tag >= 0) this.hooks.settled(op.tag);
+    }
     if (this.pending.size === 0) this.pendingRing.fill(undefined);
     this.settled = Math.max(this.settled, seq);
     if (err === undefined) {
-      this.hooks.committed(written, superseded);
+      this.hooks.committed(written, superseded + dropped.length);
     } else {
       silenceCommitError(err);
       this.hooks.fail('a write', err, ops.size);
