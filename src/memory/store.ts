@@ -403,7 +403,15 @@ export class SharedStore {
    * the write takes its order stamp (this.lastStamp) and counts as pending in the key's bucket,
    * both under the stripe lock; the caller settles it (settlePending) when the disk write ends.
    */
-  set(k: Int32Array, ko: number, m: number, cls: number, vec: Float32Array, expiresAt: number, toDisk = false): void {
+  set(
+    k: Int32Array,
+    ko: number,
+    m: number,
+    cls: number,
+    vec: Float32Array,
+    expiresAt: number,
+    toDisk = false,
+  ): void {
     this.write(k, ko, m, cls, vec, expiresAt, false, 0, toDisk);
   }
 
@@ -475,7 +483,8 @@ export class SharedStore {
       this.locks.acquire(stripe);
       let placed = false;
       try {
-        if (ifAbsent && (Atomics.load(this.ctl, H_DROPS) !== drops || this.ctl[this.pending + b]! !== 0)) return false;
+        if (ifAbsent && (Atomics.load(this.ctl, H_DROPS) !== drops || this.ctl[this.pending + b]! !== 0))
+          return false;
         const existing = this.chains.find(b, k, ko);
         if (existing !== NONE) {
           if (ifAbsent) return false;

@@ -434,7 +434,8 @@ export class SpillTier {
     const bytes = this.dbs.records.getBinaryFast(recKey);
     if (queued !== undefined) {
       // This instance's uncommitted copy, unless another thread has since committed a later one.
-      const later = bytes !== undefined && isStoredRecord(bytes) && recordWrittenMs(bytes) > recordWrittenMs(queued);
+      const later =
+        bytes !== undefined && isStoredRecord(bytes) && recordWrittenMs(bytes) > recordWrittenMs(queued);
       if (!later) return isTombstone(queued) ? null : queued;
     }
     if (
