@@ -278,8 +278,10 @@ export class WriteQueue {
         await previous;
         let written = 0;
         let retried = false;
-        for (const { op, applied } of outcomes) {
-          if (await applied) {
+        const results = await Promise.all(outcomes.map((o) => o.applied)); // settled with the batch
+        for (let i = 0; i < outcomes.length; i++) {
+          const op = outcomes[i]!.op;
+          if (results[i]) {
             if (!op.tombstone) written++;
           } else if (!this.life.closed) {
             // Another writer's copy landed between our read and the commit: decide again.
