@@ -245,7 +245,10 @@ export class Tiers {
    */
   private fromDisk(k: Int32Array, ko: number, model: string): Float32Array | undefined {
     const spill = this.spill!;
-    const drops = this.store.drops(); // before the read: a drop after it voids the promotion
+    // The drop count before the generation and the read: a drop bumps it after the generation,
+    // so a count that is already new comes with the new generation (and the new disk state), and
+    // a drop after this read voids the promotion.
+    const drops = this.store.drops();
     const hit = spill.get(keyBytes(k, ko), model, Date.now(), this.generationOf(model));
     this.store.counters.add(hit === undefined ? ST_SPILL_MISSES : ST_SPILL_HITS);
     if (hit === undefined) return undefined;

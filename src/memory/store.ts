@@ -561,13 +561,16 @@ export class SharedStore {
     if (this.recovery.needsFsck) this.fsck();
     this.arena.acquireAll();
     try {
+      if (m !== NONE) {
+        const r = modelAt(m);
+        const live = Atomics.exchange(this.ctl, r + M_LIVE, 0);
+        Atomics.add(this.ctl, H_STALE, live);
+        Atomics.add(this.ctl, r + M_GEN, 1);
+        this.counters.add(ST_INVALIDATIONS, live);
+      }
+      // Last, after the generation: a reader that sees this count also sees the new generation
+      // (it reads the count first, then the generation, then the disk; see Tiers.fromDisk).
       Atomics.add(this.ctl, H_DROPS, 1);
-      if (m === NONE) return;
-      const r = modelAt(m);
-      const live = Atomics.exchange(this.ctl, r + M_LIVE, 0);
-      Atomics.add(this.ctl, H_STALE, live);
-      Atomics.add(this.ctl, r + M_GEN, 1);
-      this.counters.add(ST_INVALIDATIONS, live);
     } finally {
       this.arena.releaseAll();
     }
@@ -577,7 +580,6 @@ export class SharedStore {
   clear(): void {
     this.arena.acquireAll();
     try {
-      Atomics.add(this.ctl, H_DROPS, 1);
       const pagesUsed = Atomics.load(this.ctl, H_PAGES_USED);
       const classes = Atomics.load(this.ctl, H_CLASS_COUNT);
       for (let c = 0; c < classes; c++) this.free.resetFree(c);
@@ -601,6 +603,7 @@ export class SharedStore {
         // Moving every generation on tells other threads' spill tiers to re-read theirs.
         Atomics.add(this.ctl, modelAt(m) + M_GEN, 1);
       }
+      Atomics.add(this.ctl, H_DROPS, 1); // last, as in invalidate()
     } finally {
       this.arena.releaseAll();
     }
