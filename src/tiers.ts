@@ -15,10 +15,13 @@
  * stamp, and a delete leaves a stamped tombstone (spill/write-queue.ts), so a write still
  * queued in a busy thread can land late but never undoes a later set or delete. A promotion is
  * a copy from disk into memory that no thread asked for: it is stored only if the key has no
- * entry and no invalidateModel or clear ran since the disk read (store.promote), so a vector of
- * a dropped generation never comes back. What this does not cover: a write waiting in another
+ * entry, no invalidateModel or clear ran since the disk read, and no disk write of the key's
+ * bucket is still pending in any thread's queue (store.promote), so neither a dropped vector nor
+ * an older copy than a write in flight is ever made permanent. Readers renew their LMDB snapshot
+ * after any thread's commit (spill.links). What this does not cover: a write waiting in another
  * thread's queue is invisible to this thread until it commits (a get may miss it, or read the
- * older copy it replaces, for that long); flush() and pool tasks bound the wait.
+ * older copy it replaces, for that long, without promoting it); flush(), pool tasks and
+ * getOrCompute bound the wait.
  *
  * Models: each thread keeps a small cache of name → (id, dimension class, dims) over the shared
  * registry, so a lookup costs one Map probe (or none, for the last model used).
