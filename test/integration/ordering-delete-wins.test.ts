@@ -18,19 +18,10 @@ import { describe, expect, it } from 'vitest';
 import { useCaches } from '../support/caches.js';
 import { vectorFor } from '../support/data.mjs';
 import { tempDir } from '../support/temp.js';
-import { nextMessage, signal, useWorkers, waitFlag } from '../support/workers.js';
+import { useWorkers } from '../support/workers.js';
+import { raceBusyWriter } from './ordering-busy-writer.js';
 
-const fixture = new URL('./fixtures/ordering-busy-writer.mjs', import.meta.url);
-const SET_DONE = 0;
-const MAIN_DONE = 1;
 const DIMS = 8;
-const BUSY_MS = 200;
-
-interface Flushed {
-  type: 'flushed';
-  busyFor: number;
-  mainDoneInTime: boolean;
-}
 
 describe('ordering: delete wins over a disk write queued before it', () => {
   const open = useCaches();
@@ -39,40 +30,27 @@ describe('ordering: delete wins over a disk write queued before it', () => {
   it("persist: true — the worker's write-behind of doc-1 lands after the delete: doc-1 stays deleted, in memory and after a restart", async () => {
     const path = tempDir();
     const cache = await open({ spill: { path, persist: true } });
-    const ctl = new Int32Array(new SharedArrayBuffer(8));
-    const worker = start(fixture, {
-      workerData: {
-        handle: cache.handle,
-        ctl: ctl.buffer,
-        busyMs: BUSY_MS,
-        // doc-2 is the control: nobody deletes it, so it must be on disk after the restart.
-        sets: [
-          ['doc-1', vectorFor(1, 1, DIMS)],
-          ['doc-2', vectorFor(2, 1, DIMS)],
-        ],
+    // doc-2 is the control: nobody deletes it, so it must be on disk after the restart.
+    const sets: [string, Float32Array][] = [
+      ['doc-1', vectorFor(1, 1, DIMS)],
+      ['doc-2', vectorFor(2, 1, DIMS)],
+    ];
+    const worker = await raceBusyWriter(
+      start,
+      cache,
+      sets,
+      () => {
+        expect(cache.delete('doc-1')).toBe(true);
+        expect(cache.has('doc-1')).toBe(false);
       },
-    });
-    const flushed = nextMessage<Flushed>(worker, 'flushed');
-
-    await waitFlag(ctl, SET_DONE, 1, 'worker set doc-1');
-    expect(cache.delete('doc-1')).toBe(true);
-    expect(cache.has('doc-1')).toBe(false);
-    await cache.flush();
-    signal(ctl, MAIN_DONE, 1);
-
-    const f = await flushed;
-    expect(
-      f.mainDoneInTime,
-      'the delete and flush ran while the worker was busy (its write still queued)',
-    ).toBe(true);
-    expect(f.busyFor).toBeGreaterThanOrEqual(BUSY_MS);
+      'set doc-1',
+    );
 
     expect(cache.get('doc-1')).toBeUndefined();
     expect(cache.has('doc-1')).toBe(false);
     expect(Array.from(cache.get('doc-2')!)).toEqual(Array.from(vectorFor(2, 1, DIMS)));
 
-    worker.postMessage({ type: 'close' });
-    await nextMessage(worker, 'closed');
+    await worker.close();
     await cache.close();
 
     const again = await open({ spill: { path, persist: true } });
@@ -84,39 +62,29 @@ describe('ordering: delete wins over a disk write queued before it', () => {
   it("persist: false, maxEntries 4 — doc-1 evicted into the worker's queue, deleted before that write lands: stays deleted, in memory and after a restart", async () => {
     const path = tempDir();
     const cache = await open({ maxEntries: 4, spill: { path, persist: false } });
-    const ctl = new Int32Array(new SharedArrayBuffer(8));
     const fillers = Array.from({ length: 16 }, (_, i) => `filler-${i}`);
-    const worker = start(fixture, {
-      workerData: {
-        handle: cache.handle,
-        ctl: ctl.buffer,
-        busyMs: BUSY_MS,
-        sets: [['doc-1', vectorFor(1, 1, DIMS)], ...fillers.map((t, i) => [t, vectorFor(100 + i, 1, DIMS)])],
+    const sets: [string, Float32Array][] = [
+      ['doc-1', vectorFor(1, 1, DIMS)],
+      ...fillers.map((t, i): [string, Float32Array] => [t, vectorFor(100 + i, 1, DIMS)]),
+    ];
+    const worker = await raceBusyWriter(
+      start,
+      cache,
+      sets,
+      () => {
+        // doc-1 was pushed out of memory by 16 later sets into room for 4: it is only in the
+        // worker's write queue now (so this thread may not see it; the return value is not checked).
+        expect(cache.stats().entries).toBeLessThanOrEqual(4);
+        cache.delete('doc-1');
+        expect(cache.has('doc-1')).toBe(false);
       },
-    });
-    const flushed = nextMessage<Flushed>(worker, 'flushed');
-
-    await waitFlag(ctl, SET_DONE, 1, 'worker set doc-1 and the fillers');
-    // doc-1 was pushed out of memory by 16 later sets into room for 4: it is only in the
-    // worker's write queue now (so this thread may not see it; the return value is not checked).
-    expect(cache.stats().entries).toBeLessThanOrEqual(4);
-    cache.delete('doc-1');
-    expect(cache.has('doc-1')).toBe(false);
-    await cache.flush();
-    signal(ctl, MAIN_DONE, 1);
-
-    const f = await flushed;
-    expect(
-      f.mainDoneInTime,
-      'the delete and flush ran while the worker was busy (its write still queued)',
-    ).toBe(true);
-    expect(f.busyFor).toBeGreaterThanOrEqual(BUSY_MS);
+      'set doc-1 and the fillers',
+    );
 
     expect(cache.get('doc-1')).toBeUndefined();
     expect(cache.has('doc-1')).toBe(false);
 
-    worker.postMessage({ type: 'close' });
-    await nextMessage(worker, 'closed');
+    await worker.close();
     await cache.close();
 
     const again = await open({ maxEntries: 4, spill: { path, persist: false } });

@@ -14,19 +14,10 @@ import { describe, expect, it } from 'vitest';
 import { useCaches } from '../support/caches.js';
 import { vectorFor } from '../support/data.mjs';
 import { tempDir } from '../support/temp.js';
-import { nextMessage, signal, useWorkers, waitFlag } from '../support/workers.js';
+import { useWorkers } from '../support/workers.js';
+import { raceBusyWriter } from './ordering-busy-writer.js';
 
-const fixture = new URL('./fixtures/ordering-busy-writer.mjs', import.meta.url);
-const SET_DONE = 0;
-const MAIN_DONE = 1;
 const DIMS = 8;
-const BUSY_MS = 200;
-
-interface Flushed {
-  type: 'flushed';
-  busyFor: number;
-  mainDoneInTime: boolean;
-}
 
 describe('ordering: last set wins over a disk write queued before it', () => {
   const open = useCaches();
@@ -37,32 +28,20 @@ describe('ordering: last set wins over a disk write queued before it', () => {
     const v1 = vectorFor(1, 1, DIMS);
     const v2 = vectorFor(1, 2, DIMS);
     const cache = await open({ spill: { path, persist: true } });
-    const ctl = new Int32Array(new SharedArrayBuffer(8));
-    const worker = start(fixture, {
-      workerData: { handle: cache.handle, ctl: ctl.buffer, busyMs: BUSY_MS, sets: [['doc-1', v1]] },
-    });
-    const flushed = nextMessage<{ type: 'flushed'; busyFor: number; mainDoneInTime: boolean }>(
-      worker,
-      'flushed',
+    const worker = await raceBusyWriter(
+      start,
+      cache,
+      [['doc-1', v1]],
+      () => {
+        expect(Array.from(cache.get('doc-1')!)).toEqual(Array.from(v1)); // shared memory: v1 is there
+        cache.set('doc-1', v2);
+      },
+      'set doc-1 = v1',
     );
-
-    await waitFlag(ctl, SET_DONE, 1, 'worker set doc-1 = v1');
-    expect(Array.from(cache.get('doc-1')!)).toEqual(Array.from(v1)); // shared memory: v1 is there
-    cache.set('doc-1', v2);
-    await cache.flush();
-    signal(ctl, MAIN_DONE, 1);
-
-    const f: Flushed = await flushed;
-    expect(
-      f.mainDoneInTime,
-      'the set and flush ran while the worker was busy (its v1 write still queued)',
-    ).toBe(true);
-    expect(f.busyFor).toBeGreaterThanOrEqual(BUSY_MS);
 
     expect(Array.from(cache.get('doc-1')!), 'memory after the worker settled').toEqual(Array.from(v2));
 
-    worker.postMessage({ type: 'close' });
-    await nextMessage(worker, 'closed');
+    await worker.close();
     await cache.close();
 
     const again = await open({ spill: { path, persist: true } });
