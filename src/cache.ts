@@ -5,11 +5,17 @@
  * memory.
  */
 import { randomBytes } from 'node:crypto';
+import type { FleetFlight } from './compute/fleet-flight.js';
 import { computeMany, type ComputeHost, type EmbedFunction } from './compute/get-or-compute.js';
 import { InflightTable } from './compute/inflight.js';
 import { argumentError, closedError, describe, EmbeddingCacheError, invalidText } from './errors.js';
 import { KeyHasher, SECRET_BYTES } from './key/hasher.js';
-import { ST_SPILL_ERRORS, ST_SPILL_SUPERSEDED, ST_SPILL_WRITES } from './memory/layout.js';
+import {
+  ST_REMOTE_LEASE_WAITS,
+  ST_SPILL_ERRORS,
+  ST_SPILL_SUPERSEDED,
+  ST_SPILL_WRITES,
+} from './memory/layout.js';
 import { dimensionMismatch } from './memory/registry.js';
 import { planStore, SharedStore, type StoreParts } from './memory/store.js';
 import {
@@ -22,10 +28,12 @@ import {
 } from './options.js';
 import type { SpillTier } from './spill/tier.js';
 import type { SpillCount, SpillLinks, SpillStats } from './spill/types.js';
-import { Tiers } from './tiers.js';
+import type { RemoteTier } from './remote/tier.js';
+import { type RemoteStats, Tiers } from './tiers.js';
 import { toVector } from './vectors.js';
 
 export type { GetOrComputeOptions, KeyOptions, SetOptions } from './options.js';
+export type { RemoteStats } from './tiers.js';
 
 /** A snapshot of the cache's counters; operations of every attached thread are counted. */
 export interface CacheStats {
@@ -55,6 +63,8 @@ export interface CacheStats {
    * and this instance's writes, hits, misses and errors.
    */
   spill?: SpillStats;
+  /** The remote tier, when configured: counters of every thread, this thread's connection state. */
+  remote?: RemoteStats;
 }
 
 export const HANDLE_TAG = 'embedcache.handle';
@@ -89,12 +99,18 @@ export class EmbeddingCache {
   private readonly compute: ComputeHost;
   private closed = false;
 
-  private constructor(handle: CacheHandle, store: SharedStore, hasher: KeyHasher, spill: SpillTier | null) {
+  private constructor(
+    handle: CacheHandle,
+    store: SharedStore,
+    hasher: KeyHasher,
+    spill: SpillTier | null,
+    remote: RemoteTier | null,
+  ) {
     this.sharedHandle = handle;
     this.store = store;
     this.hasher = hasher;
     this.options = handle.options;
-    this.tiers = new Tiers(store, spill, handle.options.maxBytes);
+    this.tiers = new Tiers(store, spill, handle.options.maxBytes, remote);
     this.compute = this.computeHost(
       new InflightTable(handle.inflight, store.token, handle.options.lockTimeoutMs),
     );
@@ -104,23 +120,32 @@ export class EmbeddingCache {
   static async open(options?: CacheOptions): Promise<EmbeddingCache> {
     const resolved = resolveOptions(options, 0);
     planStore(resolved.maxBytes, resolved.expectedEntries); // throws before any file is touched
-    let secret = new Uint8Array(randomBytes(SECRET_BYTES));
+    let secret: Uint8Array = new Uint8Array(randomBytes(SECRET_BYTES));
     let spill: SpillTier | null = null;
+    let remote: RemoteTier | null = null;
     // The spill tier opens before the store (the file's key seed wins over a fresh one, so a
     // warm restart finds its keys again). Counts it reports before the store exists are parked.
     const parked: Record<SpillCount, number> = { writes: 0, errors: 0, superseded: 0 };
     let sink: ((kind: SpillCount, n: number) => void) | null = null;
     const linkTo: { store: SharedStore | null } = { store: null };
-    if (resolved.spill !== null) {
-      const count = (kind: SpillCount, n: number): void => {
-        if (sink !== null) sink(kind, n);
-        else parked[kind] += n;
-      };
-      spill = await openSpill(resolved, secret, count, spillLinks(linkTo));
-      secret = spill.seed.slice();
-    }
     let cache: EmbeddingCache;
     try {
+      if (resolved.spill !== null) {
+        const count = (kind: SpillCount, n: number): void => {
+          if (sink !== null) sink(kind, n);
+          else parked[kind] += n;
+        };
+        spill = await openSpill(resolved, secret, count, spillLinks(linkTo));
+        secret = spill.seed.slice();
+      }
+      let verified = false;
+      if (resolved.remote !== null) {
+        // The fleet's key secret wins over the file's: keys must agree across machines.
+        const opened = await connectRemote(resolved, secret, spill, options!.remote!.client);
+        remote = opened.remote;
+        secret = opened.secret;
+        verified = opened.verified;
+      }
       const parts = SharedStore.create({
         maxBytes: resolved.maxBytes,
         expectedEntries: resolved.expectedEntries,
@@ -135,9 +160,14 @@ export class EmbeddingCache {
         options: resolved,
         inflight: InflightTable.create(INFLIGHT_BYTES),
       };
-      cache = await EmbeddingCache.fromHandle(handle, spill);
+      cache = await EmbeddingCache.fromHandle(handle, spill, remote, verified);
+      if (remote !== null) {
+        // This instance keeps the machine's view of the fleet's generations current.
+        const marks = spill?.fleetMarks(resolved.remote!.prefix);
+        await cache.tiers.remote!.leadGenerations(marks);
+      }
     } catch (err) {
-      await spill?.close();
+      await Promise.all([spill?.close(), remote?.close()]);
       throw err;
     }
     linkTo.store = cache.store;
@@ -164,22 +194,50 @@ export class EmbeddingCache {
   private static async fromHandle(
     handle: CacheHandle,
     opened: SpillTier | null = null,
+    openedRemote: RemoteTier | null = null,
+    verified = false,
   ): Promise<EmbeddingCache> {
     const store = new SharedStore(handle.parts);
     const secret = store.secret();
     let spill = opened;
-    if (spill === null && handle.options.spill !== null) {
-      spill = await openSpill(handle.options, secret, spillCounter(store), spillLinks({ store }));
-      if (!equalBytes(spill.seed, secret)) {
-        await spill.close();
-        throw new EmbeddingCacheError(
-          'ERR_SPILL_FORMAT',
-          `The spill file at ${handle.options.spill.path} was created by another cache (its key seed differs from this cache's). Give each cache its own spill path.`,
+    let remote = openedRemote;
+    try {
+      if (spill === null && handle.options.spill !== null) {
+        spill = await openSpill(handle.options, secret, spillCounter(store), spillLinks({ store }));
+        if (!equalBytes(spill.seed, secret)) {
+          throw new EmbeddingCacheError(
+            'ERR_SPILL_FORMAT',
+            `The spill file at ${handle.options.spill.path} was created by another cache (its key seed differs from this cache's). Give each cache its own spill path.`,
+          );
+        }
+      }
+      if (remote === null && handle.options.remote !== null) {
+        const { RemoteTier } = await import('./remote/tier.js');
+        remote = await RemoteTier.connect(handle.options.remote, undefined);
+      }
+      const hasher = await KeyHasher.create(handle.options.keyHash, secret);
+      const cache = new EmbeddingCache(handle, store, hasher, spill, remote);
+      if (remote !== null) {
+        const tiers = cache.tiers;
+        const disk = spill;
+        remote.attach(
+          store,
+          {
+            dropModel: (model) => tiers.dropModel(model),
+            dropAll: () => tiers.dropAll(),
+            ...(disk !== null
+              ? { record: (epoch, gens) => void disk.saveFleetMarks(remote!.names.prefix, { epoch, gens }) }
+              : {}),
+          },
+          verified,
         );
       }
+      return cache;
+    } catch (err) {
+      if (opened === null) await spill?.close();
+      if (openedRemote === null) await remote?.close();
+      throw err;
     }
-    const hasher = await KeyHasher.create(handle.options.keyHash, secret);
-    return new EmbeddingCache(handle, store, hasher, spill);
   }
 
   /** Structured-cloneable handle for EmbeddingCache.attach() in another thread. */
@@ -334,6 +392,7 @@ export class EmbeddingCache {
     const c = this.store.counters.totals();
     const lookups = c.hits + c.misses;
     const spill = this.tiers.spillStats(c);
+    const remote = this.tiers.remoteStats(c);
     return {
       entries: this.store.entries(),
       hits: c.hits,
@@ -349,6 +408,7 @@ export class EmbeddingCache {
       maxEntries: this.options.maxEntries >= 2 ** 30 ? null : this.options.maxEntries,
       lockTakeovers: c.lockTakeovers,
       ...(spill !== undefined ? { spill } : {}),
+      ...(remote !== undefined ? { remote } : {}),
     };
   }
 
@@ -419,6 +479,7 @@ export class EmbeddingCache {
     idx: readonly number[] | null,
     vectors: readonly Float32Array[],
     opts: SetOptions | undefined,
+    toRemote = true,
   ): void {
     if (vectors.length === 0) return;
     const model = opts?.model ?? DEFAULT_MODEL;
@@ -426,7 +487,7 @@ export class EmbeddingCache {
     const m = this.tiers.bindModel(model, vectors[0]!.length);
     const expiresAt = ttl > 0 ? Date.now() + ttl : 0;
     for (let i = 0; i < vectors.length; i++)
-      this.tiers.set(keys, (idx === null ? i : idx[i]!) * 4, model, m, vectors[i]!, expiresAt);
+      this.tiers.set(keys, (idx === null ? i : idx[i]!) * 4, model, m, vectors[i]!, expiresAt, toRemote);
   }
 
   /** getOrCompute's view of this cache: the same tiers, by key, and the claim table. */
@@ -452,10 +513,52 @@ export class EmbeddingCache {
       },
       writeMany: (keys, idx, vectors, opts) => {
         this.assertOpen('getOrCompute');
-        this.writeMany(keys, idx, vectors, opts);
+        // With a remote tier getOrCompute writes to Redis itself, awaited (fleet.publish).
+        this.writeMany(keys, idx, vectors, opts, false);
       },
       flush: () => (this.closed ? Promise.resolve() : this.tiers.flush()),
+      fleet: this.tiers.remote === null ? null : this.fleetFlight(this.tiers.remote),
     };
+  }
+
+  /** getOrCompute's view of the remote tier (compute/fleet-flight.ts). */
+  private fleetFlight(remote: RemoteTier): FleetFlight {
+    const tiers = this.tiers;
+    const modelOf = (opts: KeyOptions | undefined): string => opts?.model ?? DEFAULT_MODEL;
+    return {
+      leaseMs: remote.settings.leaseMs,
+      fetch: (keys, at, opts) =>
+        this.closed ? Promise.resolve(at.map(() => undefined)) : tiers.fetchRemote(keys, at, modelOf(opts)),
+      namesOf: (keys, at, opts) => at.map((p) => remote.keyOf(keys, p * 4, modelOf(opts))),
+      lease: (names, ms) => remote.lease(names, ms),
+      renew: (names, ms) => remote.renew(names, ms),
+      release: (names) => remote.release(names),
+      publish: async (keys, at, vectors, opts) => {
+        const ttl = this.ttl(opts, 'getOrCompute');
+        const expiresAt = ttl > 0 ? Date.now() + ttl : 0;
+        const writes = remote.writesOf(keys, at, modelOf(opts), vectors, this.store.stamps.next(), expiresAt);
+        await remote.writeNow(writes);
+      },
+      countWaits: (n) => this.store.counters.add(ST_REMOTE_LEASE_WAITS, n),
+    };
+  }
+
+  /**
+   * Like getMany(), through every tier, the remote one included (memory, then disk, then Redis;
+   * no embedding). Hits from Redis are stored in memory (and on disk with persist). Order kept;
+   * a miss is undefined. Redis being down or slow is never an error: its part is a miss.
+   */
+  async fetchMany(texts: readonly string[], opts?: KeyOptions): Promise<(Float32Array | undefined)[]> {
+    this.assertOpen('fetchMany');
+    const keys = this.hashAll(texts, opts, 'fetchMany');
+    const out = this.readMany(keys, texts.length, opts);
+    if (this.tiers.remote === null) return out;
+    const at: number[] = [];
+    for (let i = 0; i < out.length; i++) if (out[i] === undefined) at.push(i);
+    if (at.length === 0) return out;
+    const got = await this.tiers.fetchRemote(keys, at, opts?.model ?? DEFAULT_MODEL);
+    for (let i = 0; i < at.length; i++) if (got[i] !== undefined) out[at[i]!] = got[i];
+    return out;
   }
 
   // ── helpers ────────────────────────────────────────────────────────────────────────────────
@@ -554,6 +657,33 @@ async function openSpill(
     onCount,
     links,
   });
+}
+
+/**
+ * Connects the remote tier and settles the key secret: the fleet's (adopted from Redis, or
+ * derived from remote.secret). A spill file keyed by another secret takes the fleet's if it is
+ * empty and is refused otherwise (its keys are one-way hashes: they cannot be re-keyed). With
+ * Redis unreachable the cache opens on the file's (or a fresh) secret, unverified: the tier
+ * checks it at its first successful call and stays off if the fleet's differs.
+ */
+async function connectRemote(
+  o: ResolvedOptions,
+  local: Uint8Array,
+  spill: SpillTier | null,
+  client: unknown,
+): Promise<{ remote: RemoteTier; secret: Uint8Array; verified: boolean }> {
+  const { RemoteTier, fleetSecret, fingerprint } = await import('./remote/tier.js');
+  const remote = await RemoteTier.connect(o.remote!, client);
+  const fleet = await fleetSecret(remote.link, remote.names, local, o.remote!.derived);
+  if (fleet === undefined) return { remote, secret: local, verified: false };
+  if (spill !== null && !equalBytes(spill.seed, fleet) && !spill.adoptSeed(fleet)) {
+    await remote.close();
+    throw new EmbeddingCacheError(
+      'ERR_SPILL_FORMAT',
+      `The spill file at ${o.spill!.path} is keyed by secret ${fingerprint(spill.seed)}, but the fleet at prefix '${o.remote!.prefix}' uses secret ${fingerprint(fleet)}${o.remote!.derived !== null ? ' (derived from remote.secret)' : ''}. Its entries cannot be re-keyed (keys are one-way hashes): point spill.path at a new folder, or use another remote prefix.`,
+    );
+  }
+  return { remote, secret: fleet.slice(), verified: true };
 }
 
 function equalBytes(a: Uint8Array, b: Uint8Array): boolean {

@@ -2,6 +2,8 @@
  * Options of EmbeddingCache.open(), their defaults and their validation. Every bad option throws
  * at open with a message that names the option and says how to fix it.
  */
+import { connectSpec, isRedisClient } from './remote/client.js';
+import type { RemoteSettings } from './remote/tier.js';
 
 /** Spill tier (LMDB) options; see the README's "Spill tier" section. */
 /** Which entry: the model that made the vector and an optional chunk id, with the text. */
@@ -40,6 +42,43 @@ export interface SpillOptions {
   persist?: boolean;
 }
 
+/**
+ * A node-redis client (`createClient()`) or cluster (`createCluster()`) you created, connected or
+ * not. Typed loosely so that any module or script configuration of yours fits.
+ */
+export interface RemoteClient {
+  sendCommand(...args: never[]): Promise<unknown>;
+  duplicate(...args: never[]): unknown;
+}
+
+/** The shared Redis tier; see the README's "Fleet" section. */
+export interface RemoteOptions {
+  /** redis://[user:password@]host:port[/db] or rediss:// (TLS). Give this or client. */
+  url?: string;
+  /**
+   * A client or cluster of yours (for TLS files, ACLs, a cluster, your own retry settings). The
+   * cache never closes it. Attached threads connect with its plain settings (functions dropped).
+   */
+  client?: RemoteClient;
+  /** Prefix of every key in Redis; caches sharing a prefix share entries. Default: 'embedcache'. */
+  prefix?: string;
+  /** Expiry of every value written to Redis, in ms (0: only the entry's own TTL). Default: 0. */
+  ttlMs?: number;
+  /** Longest wait for one Redis call before going on without it, in ms. Default: 500. */
+  timeoutMs?: number;
+  /**
+   * How long a machine's claim on a text it is embedding (getOrCompute) holds before others may
+   * take it over, in ms; renewed while the embedding runs. Default: 10 000.
+   */
+  leaseMs?: number;
+  /**
+   * Your secret (at least 16 bytes, from your own secret store): the fleet's key secret is
+   * derived from it instead of being created in Redis, so a party that can read Redis cannot
+   * predict keys. Every machine of the fleet must pass the same one.
+   */
+  secret?: string | Uint8Array;
+}
+
 export interface CacheOptions {
   /**
    * Most entries held in memory at once. Past it, `set` evicts (see Design: eviction).
@@ -73,6 +112,8 @@ export interface CacheOptions {
   expectedEntries?: number;
   /** An LMDB spill tier for evicted entries (and, with persist, every entry). Default: none. */
   spill?: SpillOptions;
+  /** A shared Redis tier for a fleet of machines. Default: none. */
+  remote?: RemoteOptions;
 }
 
 export interface ResolvedOptions {
@@ -83,6 +124,7 @@ export interface ResolvedOptions {
   lockTimeoutMs: number;
   expectedEntries: number;
   spill: Required<SpillOptions> | null;
+  remote: RemoteSettings | null;
 }
 
 export const DEFAULT_MAX_BYTES = 512 * 1024 * 1024;
@@ -101,7 +143,11 @@ const KNOWN = new Set([
   'lockTimeoutMs',
   'expectedEntries',
   'spill',
+  'remote',
 ]);
+const REMOTE_KNOWN = new Set(['url', 'client', 'prefix', 'ttlMs', 'timeoutMs', 'leaseMs', 'secret']);
+export const DEFAULT_REMOTE_TIMEOUT_MS = 500;
+export const DEFAULT_LEASE_MS = 10_000;
 const SPILL_KNOWN = new Set(['path', 'maxBytes', 'persist']);
 
 function positiveInteger(name: string, value: unknown, max: number, fix: string): number {
@@ -215,5 +261,67 @@ export function resolveOptions(input: CacheOptions | undefined, minBytes: number
     spill = { path: s.path, maxBytes: spillMax, persist: s.persist ?? false };
   }
 
-  return { maxEntries, maxBytes, ttlMs, keyHash, lockTimeoutMs, expectedEntries, spill };
+  const remote = o.remote === undefined ? null : resolveRemote(o.remote);
+  return { maxEntries, maxBytes, ttlMs, keyHash, lockTimeoutMs, expectedEntries, spill, remote };
+}
+
+function msOption(name: string, value: unknown, min: number, max: number, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw new RangeError(
+      `options.remote.${name} must be an integer number of milliseconds from ${min} to ${max}, got ${String(value)}.`,
+    );
+  }
+  return value;
+}
+
+function resolveRemote(r: RemoteOptions): RemoteSettings {
+  if (typeof r !== 'object' || r === null || Array.isArray(r))
+    throw new TypeError("options.remote must be an object like { url: 'redis://127.0.0.1:6379' }.");
+  for (const key of Object.keys(r)) {
+    if (!REMOTE_KNOWN.has(key)) {
+      throw new TypeError(
+        `options.remote.${key} is not a remote option. Known: ${[...REMOTE_KNOWN].join(', ')}.`,
+      );
+    }
+  }
+  if ((r.url === undefined) === (r.client === undefined)) {
+    throw new TypeError(
+      'options.remote needs exactly one of url (a redis:// or rediss:// URL) and client (a node-redis client or cluster you created).',
+    );
+  }
+  if (r.url !== undefined && (typeof r.url !== 'string' || !/^rediss?:\/\//.test(r.url))) {
+    throw new TypeError(
+      `options.remote.url must be a redis:// or rediss:// URL such as 'redis://127.0.0.1:6379', got ${JSON.stringify(r.url)}.`,
+    );
+  }
+  if (r.client !== undefined && !isRedisClient(r.client)) {
+    throw new TypeError(
+      'options.remote.client must be a node-redis client or cluster (from createClient() or createCluster() of the redis package).',
+    );
+  }
+  const prefix = r.prefix ?? 'embedcache';
+  if (typeof prefix !== 'string' || !/^[A-Za-z0-9_.:-]{1,64}$/.test(prefix)) {
+    throw new RangeError(
+      `options.remote.prefix must be 1-64 characters of letters, digits and _ . : - (no braces: they are Redis Cluster hash tags), got ${JSON.stringify(prefix)}.`,
+    );
+  }
+  let derived: Uint8Array | null = null;
+  if (r.secret !== undefined) {
+    const bytes = typeof r.secret === 'string' ? new TextEncoder().encode(r.secret) : r.secret;
+    if (!(bytes instanceof Uint8Array) || bytes.length < 16) {
+      throw new RangeError(
+        'options.remote.secret must be a string or Uint8Array of at least 16 bytes (the same on every machine of the fleet).',
+      );
+    }
+    derived = bytes.slice();
+  }
+  return {
+    connect: connectSpec(r.url, r.client),
+    prefix,
+    ttlMs: msOption('ttlMs', r.ttlMs, 0, 2 ** 40, 0),
+    timeoutMs: msOption('timeoutMs', r.timeoutMs, 1, 60_000, DEFAULT_REMOTE_TIMEOUT_MS),
+    leaseMs: msOption('leaseMs', r.leaseMs, 100, 2 ** 30, DEFAULT_LEASE_MS),
+    derived,
+  };
 }

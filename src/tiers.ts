@@ -1,9 +1,12 @@
 /**
- * Tiers: the one place the memory tier (memory/store.ts) and the spill tier (spill/tier.ts) meet.
- * The facade (cache.ts) validates and hashes; everything here works on 128-bit keys.
+ * Tiers: the one place the memory tier (memory/store.ts), the spill tier (spill/tier.ts) and the
+ * remote tier (remote/tier.ts) meet. The facade (cache.ts) validates and hashes; everything here
+ * works on 128-bit keys.
  *
  *   read     memory ──miss──► disk ──hit──► promote into memory (set-if-absent) ──► caller
- *   write    memory, then disk behind (with persist, or a TTL: see set())
+ *   fetch    (async paths only: fetchMany, getOrCompute) … disk miss ──► Redis ──hit──► adopt
+ *            into memory (and disk with persist) under the same guards as a promotion
+ *   write    memory, then disk behind (with persist, or a TTL: see set()), then Redis behind
  *   evict    a live entry pushed out of memory goes to disk (without persist; with persist
  *            every set is there already)
  *   drop     invalidateModel / clear: disk first, memory after (a thread that sees the new
@@ -23,14 +26,23 @@
  * older copy it replaces, for that long, without promoting it); flush(), pool tasks and
  * getOrCompute bound the wait.
  *
+ * The remote tier follows the same rule by stamp: every value and tombstone in Redis carries the
+ * stamp of its operation, and a write lands only over a lower stamp (remote/tier.ts), so a late
+ * write from a busy thread — or another machine — never undoes a later one. Between machines
+ * the stamps are wall-clock milliseconds, so their order is the wall clock's. invalidateModel and
+ * clear move the fleet's generation (remote/generations.ts); a generation learned from another
+ * machine drops the model from memory and disk here (dropModel, dropAll), which bumps the drop
+ * count, so a remote read that started before it is not adopted after it.
+ *
  * Models: each thread keeps a small cache of name → (id, dimension class, dims) over the shared
  * registry, so a lookup costs one Map probe (or none, for the last model used).
  */
 import { EmbeddingCacheError } from './errors.js';
 import { keyBytes } from './key/hasher.js';
-import { MAX_DIMS, NONE, ST_SPILL_HITS, ST_SPILL_MISSES } from './memory/layout.js';
+import { MAX_DIMS, NONE, ST_REMOTE_INVALID, ST_SPILL_HITS, ST_SPILL_MISSES } from './memory/layout.js';
 import { dimensionMismatch } from './memory/registry.js';
 import type { SharedStore } from './memory/store.js';
+import type { RemoteTier } from './remote/tier.js';
 import type { SpillTier } from './spill/tier.js';
 import type { SpillStats } from './spill/types.js';
 
@@ -39,6 +51,25 @@ export interface ModelRef {
   readonly id: number;
   readonly cls: number;
   readonly dims: number;
+}
+
+/** stats().remote: the remote tier's counters (every thread) and this thread's connection state. */
+export interface RemoteStats {
+  hits: number;
+  misses: number;
+  /** Values Redis took (sets written behind, getOrCompute results, tombstones). */
+  writes: number;
+  /** Failed or timed-out calls, and calls refused while the breaker was open. */
+  errors: number;
+  /** Texts this machine waited for while another machine held their lease (getOrCompute). */
+  leaseWaits: number;
+  /** Values under the prefix refused by the header check (foreign, corrupt, another dimension). */
+  invalid: number;
+  /**
+   * This thread's connection: 'up'; 'down' while the breaker is open (Redis unreachable, failing
+   * or slow); 'off' when Redis holds another fleet's key secret (see the README's Fleet section).
+   */
+  state: 'up' | 'down' | 'off';
 }
 
 /** getMany(): floats per result buffer (64 KiB). */
@@ -55,6 +86,8 @@ export class Tiers {
     /** This thread's handle on the LMDB spill tier (each thread opens its own), or null. */
     readonly spill: SpillTier | null,
     private readonly maxBytes: number,
+    /** This thread's connection to the remote tier, or null. */
+    public remote: RemoteTier | null = null,
   ) {
     store.stamping = spill !== null;
     if (spill !== null && !spill.persist) {
@@ -272,18 +305,33 @@ export class Tiers {
    * to disk too, else an older copy there would come back once this one expires in memory
    * (expired entries are not spilled).
    */
-  set(k: Int32Array, ko: number, model: string, m: ModelRef, v: Float32Array, expiresAt: number): void {
+  set(
+    k: Int32Array,
+    ko: number,
+    model: string,
+    m: ModelRef,
+    v: Float32Array,
+    expiresAt: number,
+    toRemote = true,
+  ): number {
     const spill = this.spill;
     const toDisk = spill !== null && (spill.persist || expiresAt !== 0);
     this.store.set(k, ko, m.id, m.cls, v, expiresAt, toDisk);
+    let stamp = 0;
     if (toDisk) {
+      stamp = this.store.lastStamp;
       spill.enqueue(
         { key: keyBytes(k, ko), model, vector: v, createdMs: Date.now(), expiresMs: expiresAt },
         this.store.registry.generation(m.id),
-        this.store.lastStamp,
+        stamp,
         this.store.bucketOf(k, ko),
       );
     }
+    if (this.remote !== null) {
+      if (stamp === 0) stamp = this.store.stamps.next();
+      if (toRemote) this.remote.enqueueSet(k, ko, model, v, stamp, expiresAt);
+    }
+    return stamp;
   }
 
   /** Removes key k from every tier; true if any tier had a live entry. */
@@ -304,11 +352,27 @@ export class Tiers {
       }
       this.spill.delete(key, model, gen, stamp, b);
     }
+    if (this.remote !== null) {
+      const stamp = this.spill !== null ? this.store.lastStamp : this.store.stamps.next();
+      this.remote.enqueueDelete(k, ko, model, stamp);
+    }
     return deleted;
   }
 
-  /** Every entry of `model` becomes a miss in every tier (disk first, then memory). */
+  /** Every entry of `model` becomes a miss in every tier (disk first, then memory; the fleet behind). */
   invalidateModel(model: string): void {
+    this.dropModel(model);
+    this.remote?.invalidateModel(model);
+  }
+
+  /** Drops every entry of every model (disk first, then memory; the fleet behind). */
+  clear(): void {
+    this.dropAll();
+    this.remote?.clear();
+  }
+
+  /** invalidateModel() of the local tiers only (also: a bump learned from another machine). */
+  dropModel(model: string): void {
     this.spill?.invalidateModel(model);
     const m = this.findModel(model);
     // A model memory has not seen may still be promoted from disk right now: order the drop
@@ -317,10 +381,64 @@ export class Tiers {
     else if (this.spill !== null) this.store.invalidate(NONE);
   }
 
-  /** Drops every entry of every model (disk first, then memory). */
-  clear(): void {
+  /** clear() of the local tiers only (also: an epoch learned from another machine). */
+  dropAll(): void {
     this.spill?.clear();
     this.store.clear();
+  }
+
+  // ── the remote tier (async paths) ────────────────────────────────────────────────────────
+
+  /**
+   * Reads keys[4·at[i]…] from Redis and adopts each hit into memory (and disk with persist),
+   * unless the key was stored meanwhile or a drop ran since the read began. A value whose
+   * dimension disagrees with the model's is a miss (counted invalid). Never throws for Redis.
+   */
+  async fetchRemote(
+    keys: Int32Array,
+    at: readonly number[],
+    model: string,
+  ): Promise<(Float32Array | undefined)[]> {
+    const remote = this.remote!;
+    const drops = this.store.drops();
+    const known = this.findModel(model);
+    const got = await remote.read(keys, at, model, known !== undefined && known.cls >= 0 ? known.dims : 0);
+    const out = new Array<Float32Array | undefined>(at.length);
+    for (let i = 0; i < at.length; i++) {
+      const { vector, expiresMs } = got[i]!;
+      if (vector === undefined) continue;
+      let m: ModelRef;
+      try {
+        m = this.bindModel(model, vector.length);
+      } catch {
+        this.store.counters.add(ST_REMOTE_INVALID);
+        continue;
+      }
+      out[i] = vector;
+      this.adopt(keys, at[i]! * 4, model, m, vector, expiresMs, drops);
+    }
+    return out;
+  }
+
+  /** Stores a vector read from Redis locally, set-if-absent and only if nothing was dropped since `drops`. */
+  private adopt(
+    k: Int32Array,
+    ko: number,
+    model: string,
+    m: ModelRef,
+    v: Float32Array,
+    expiresAt: number,
+    drops: number,
+  ): void {
+    const spill = this.spill;
+    const toDisk = spill !== null && (spill.persist || expiresAt !== 0);
+    if (!this.store.adopt(k, ko, m.id, m.cls, v, expiresAt, drops, toDisk) || !toDisk) return;
+    spill.enqueue(
+      { key: keyBytes(k, ko), model, vector: v, createdMs: Date.now(), expiresMs: expiresAt },
+      this.store.registry.generation(m.id),
+      this.store.lastStamp,
+      this.store.bucketOf(k, ko),
+    );
   }
 
   /** The spill tier's file figures with this cache's counters, or undefined without one. */
@@ -338,13 +456,27 @@ export class Tiers {
     };
   }
 
-  /** Resolves once every write handed to the spill tier so far is durable. */
-  async flush(): Promise<void> {
-    await this.spill?.flush();
+  /** The remote tier's counters and this thread's connection state ('off' without one). */
+  remoteStats(c: ReturnType<SharedStore['counters']['totals']>): RemoteStats | undefined {
+    if (this.remote === null) return undefined;
+    return {
+      hits: c.remoteHits,
+      misses: c.remoteMisses,
+      writes: c.remoteWrites,
+      errors: c.remoteErrors,
+      leaseWaits: c.remoteLeaseWaits,
+      invalid: c.remoteInvalid,
+      state: this.remote.state(),
+    };
   }
 
-  /** Flushes this thread's pending disk writes and closes its spill handle. */
+  /** Resolves once every write handed to the spill tier so far is durable, and Redis has had every remote write. */
+  async flush(): Promise<void> {
+    await Promise.all([this.spill?.flush(), this.remote?.flush()]);
+  }
+
+  /** Flushes this thread's pending writes and closes its spill handle and remote connection. */
   async close(): Promise<void> {
-    await this.spill?.close();
+    await Promise.all([this.spill?.close(), this.remote?.close()]);
   }
 }

@@ -26,6 +26,7 @@
 import { argumentError, describe, EmbeddingCacheError } from '../errors.js';
 import type { GetOrComputeOptions, KeyOptions, SetOptions } from '../options.js';
 import { parseVector } from '../vectors.js';
+import { FleetRound, type FleetFlight } from './fleet-flight.js';
 import { BUSY, CLAIMED, HELD, type InflightTable } from './inflight.js';
 
 /** Turns texts into vectors: one vector per text, in order. Sync or async. */
@@ -62,6 +63,8 @@ export interface ComputeHost {
   ): void;
   /** Resolves once this thread's queued disk writes are durable (at once without a spill tier). */
   flush(): Promise<void>;
+  /** The remote tier's part (fleet-flight.ts), or null without one. */
+  readonly fleet: FleetFlight | null;
 }
 
 export const DEFAULT_BATCH_SIZE = 128;
@@ -126,6 +129,20 @@ export async function computeMany(
   return out as Float32Array[];
 }
 
+/** With a remote tier: the local misses from `first` on, read from Redis in one round trip. */
+async function fetchFleet(
+  fleet: FleetFlight,
+  keys: Int32Array,
+  out: (Float32Array | undefined)[],
+  first: number,
+  opts: KeyOptions | undefined,
+): Promise<void> {
+  const at: number[] = [];
+  for (let p = first; p < out.length; p++) if (out[p] === undefined) at.push(p);
+  const got = await fleet.fetch(keys, at, opts);
+  for (let i = 0; i < at.length; i++) if (got[i] !== undefined) out[at[i]!] = got[i];
+}
+
 async function fillMisses(
   host: ComputeHost,
   texts: readonly string[],
@@ -137,6 +154,11 @@ async function fillMisses(
   batchSize: number,
   waitMs: number,
 ): Promise<Float32Array[]> {
+  if (host.fleet !== null) {
+    await fetchFleet(host.fleet, keys, out, first, opts);
+    while (first < texts.length && out[first] !== undefined) first++;
+    if (first === texts.length) return out as Float32Array[];
+  }
   // Dedupe the misses: unique[u] is a text, at[u] the position of its key in `keys`,
   // uniqueOf[p - first] the unique index of position p.
   const index = new Map<string, number>();
@@ -210,6 +232,11 @@ async function resolveUnique(
     if (mySlot[u]! >= 0) table.release(mySlot[u]!, myState[u]!);
     mySlot[u] = -1;
   };
+  const fleet = host.fleet === null ? null : new FleetRound(host.fleet, keys, at, opts, m);
+  const found = (u: number, v: Float32Array): void => {
+    vectors[u] = v;
+    release(u);
+  };
 
   let todo: number[] = Array.from({ length: m }, (_, u) => u);
   const deadline = Date.now() + waitMs;
@@ -248,7 +275,7 @@ async function resolveUnique(
       }
 
       // Stored by someone else since our lookup? Then it is a hit, not a model call.
-      const need: number[] = [];
+      let need: number[] = [];
       for (const u of mine) {
         const v = host.read(keys, at[u]! * 4, opts, false);
         if (v === undefined) {
@@ -258,6 +285,9 @@ async function resolveUnique(
         vectors[u] = v;
         release(u);
       }
+      // Across machines: lease what we claimed, and wait later for what other machines hold.
+      const fleetHeld: number[] = [];
+      if (fleet !== null && need.length > 0) need = await fleet.leaseAndRecheck(need, found, fleetHeld);
       let renewed = Date.now();
       for (let b = 0; b < need.length; b += batchSize) {
         const batch = need.slice(b, b + batchSize);
@@ -268,6 +298,7 @@ async function resolveUnique(
             const u = need[i]!;
             if (mySlot[u]! >= 0) table.renew(mySlot[u]!, myState[u]!, lease);
           }
+          await fleet?.renew(need.slice(b));
         }
         const batchTexts = batch.map((u) => unique[u]!);
         const got = await callEmbed(embed, batchTexts);
@@ -279,6 +310,8 @@ async function resolveUnique(
           vs,
           opts,
         );
+        // In Redis before other machines' waiters are let go (their lease ends after this).
+        await fleet?.publish(batch, vs);
         for (let i = 0; i < batch.length; i++) {
           const u = batch[i]!;
           vectors[u] = vs[i]!;
@@ -305,6 +338,13 @@ async function resolveUnique(
         if (Date.now() >= waitUntil) forced[u] = 1;
         next.push(u);
       }
+      // Then the texts other machines are embedding (still holding our local claims on them, so
+      // this machine's other callers wait for us rather than ask Redis too).
+      if (fleet !== null && fleetHeld.length > 0) {
+        if (waitUntil === 0) waitUntil = Date.now() + waitMs;
+        for (const u of fleetHeld) if (mySlot[u]! >= 0) table.renew(mySlot[u]!, myState[u]!, lease);
+        for (const u of await fleet.wait(fleetHeld, waitUntil, found)) next.push(u);
+      }
       if (next.length > 0 && held.length === 0 && mine.length === 0) await sleep(1); // only busy or full: yield
       todo = next;
     }
@@ -312,6 +352,7 @@ async function resolveUnique(
     // Whatever failed (the model, the cache), no claim of ours outlives this call: waiters wake,
     // miss, and compute themselves.
     for (let u = 0; u < m; u++) release(u);
+    await fleet?.releaseAll();
     throw e;
   }
   return vectors as Float32Array[];

@@ -17,6 +17,12 @@ import {
   ST_SPILL_MISSES,
   ST_SPILL_WRITES,
   ST_TAKEOVERS,
+  ST_REMOTE_ERRORS,
+  ST_REMOTE_HITS,
+  ST_REMOTE_INVALID,
+  ST_REMOTE_LEASE_WAITS,
+  ST_REMOTE_MISSES,
+  ST_REMOTE_WRITES,
   STAT_ROWS,
   STAT_WORDS,
   STATS,
@@ -36,6 +42,12 @@ export interface CounterTotals {
   spillMisses: number;
   spillErrors: number;
   spillSuperseded: number;
+  remoteHits: number;
+  remoteMisses: number;
+  remoteWrites: number;
+  remoteErrors: number;
+  remoteLeaseWaits: number;
+  remoteInvalid: number;
 }
 
 export class Counters {
@@ -74,6 +86,12 @@ export class Counters {
       spillMisses: sum(ST_SPILL_MISSES),
       spillErrors: sum(ST_SPILL_ERRORS),
       spillSuperseded: sum(ST_SPILL_SUPERSEDED),
+      remoteHits: sum(ST_REMOTE_HITS),
+      remoteMisses: sum(ST_REMOTE_MISSES),
+      remoteWrites: sum(ST_REMOTE_WRITES),
+      remoteErrors: sum(ST_REMOTE_ERRORS),
+      remoteLeaseWaits: sum(ST_REMOTE_LEASE_WAITS),
+      remoteInvalid: sum(ST_REMOTE_INVALID),
     };
   }
 }

@@ -64,12 +64,21 @@ export const H_STAMP = 34;
 export const H_DEAD_RING = 36;
 /** Batches committed to the spill file by any thread: a reader renews its snapshot when it moved. */
 export const H_DISK_COMMITS = 46;
+/**
+ * The fleet's clear() epoch as this machine knows it (remote/generations.ts): part of every
+ * remote key, raised (never lowered) by whichever thread learns a bump first.
+ */
+export const H_FLEET_EPOCH = 47;
 /** Tokens the dead-token rings remember (a ring of them is 1 + DEAD_SLOTS words). */
 export const DEAD_SLOTS = 8;
 export const HEADER_WORDS = 48;
 export const MAGIC = 0x45434348; // "ECCH"
-/** 2: drop counter, order-stamp clock, dead-token ring, disk commits (header words 33-46); a pending-write word per bucket. */
-export const LAYOUT_VERSION = 2;
+/**
+ * 2: drop counter, order-stamp clock, dead-token ring, disk commits (header words 33-46); a
+ * pending-write word per bucket. 3: two-line stat rows (remote counters), fleet epoch and
+ * per-model fleet generation.
+ */
+export const LAYOUT_VERSION = 3;
 
 // ── Control buffer: dimension classes ────────────────────────────────────────────────────────
 export const MAX_CLASSES = 32;
@@ -100,6 +109,8 @@ export const M_DIMS = 0;
 export const M_GEN = 1;
 export const M_CLASS = 2;
 export const M_NAME_LEN = 3;
+/** The fleet's generation of this model as this machine knows it (remote tier; raised, never lowered). */
+export const M_FLEET_GEN = 4;
 /** Live entries of the current generation (own cache line: bumped on inserts). */
 export const M_LIVE = LINE_WORDS;
 export const M_NAME = 2 * LINE_WORDS; // 48 words = MAX_MODEL_NAME_BYTES
@@ -134,7 +145,8 @@ export const LOCKS = MODELS + MAX_MODELS * MODEL_WORDS;
 // ── Control buffer: stats ────────────────────────────────────────────────────────────────────
 /** A row of counters per attached thread (rows are reused modulo STAT_ROWS and bumped atomically). */
 export const STAT_ROWS = 64;
-export const STAT_WORDS = LINE_WORDS;
+/** Two cache lines a row: memory and spill counters, then the remote tier's. */
+export const STAT_WORDS = 2 * LINE_WORDS;
 export const ST_HITS = 0;
 export const ST_MISSES = 1;
 export const ST_SETS = 2;
@@ -150,6 +162,13 @@ export const ST_SPILL_MISSES = 11;
 export const ST_SPILL_ERRORS = 12;
 /** Spill tier: queued writes dropped because a later-stamped operation on their key reached disk first. */
 export const ST_SPILL_SUPERSEDED = 13;
+/** Remote tier (Redis), every thread's instance: hits, misses, values written, failed calls, texts waited for under another machine's lease, values refused by the header check. */
+export const ST_REMOTE_HITS = 16;
+export const ST_REMOTE_MISSES = 17;
+export const ST_REMOTE_WRITES = 18;
+export const ST_REMOTE_ERRORS = 19;
+export const ST_REMOTE_LEASE_WAITS = 20;
+export const ST_REMOTE_INVALID = 21;
 export const STATS = LOCKS + (STRIPES + 1) * LOCK_WORDS;
 
 // ── Control buffer: hash index ───────────────────────────────────────────────────────────────

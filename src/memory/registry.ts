@@ -24,6 +24,7 @@ import {
   M_GEN,
   M_LIVE,
   M_NAME,
+  M_FLEET_GEN,
   M_NAME_LEN,
   MAX_CLASSES,
   MAX_DIMS,
@@ -116,6 +117,16 @@ export class ModelRegistry {
     return Atomics.load(this.ctl, this.record(id) + M_GEN);
   }
 
+  /** The fleet's generation of model `id` as this machine knows it (0 until the remote tier learns one). */
+  fleetGeneration(id: number): number {
+    return Atomics.load(this.ctl, this.record(id) + M_FLEET_GEN);
+  }
+
+  /** Raises the known fleet generation of `id` to g; true if this call raised it (the caller then drops the older one locally). */
+  raiseFleetGeneration(id: number, g: number): boolean {
+    return raiseWord(this.ctl, this.record(id) + M_FLEET_GEN, g);
+  }
+
   name(id: number): string {
     const r = this.record(id);
     const len = this.ctl[r + M_NAME_LEN]!;
@@ -203,4 +214,13 @@ export function dimensionMismatch(model: string, expected: number, got: number):
     'ERR_DIMENSION_MISMATCH',
     `Model "${model}" holds ${expected}-dimensional vectors (fixed by its first vector); got one of ${got}. Store vectors of another size under another model name, or invalidate and use a new name.`,
   );
+}
+
+/** Atomically raises ctl[at] to v if v is larger; true if this call raised it. */
+export function raiseWord(ctl: Int32Array, at: number, v: number): boolean {
+  for (;;) {
+    const cur = Atomics.load(ctl, at);
+    if (cur >= v) return false;
+    if (Atomics.compareExchange(ctl, at, cur, v) === cur) return true;
+  }
 }

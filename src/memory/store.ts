@@ -50,6 +50,7 @@ import {
   entryId,
   H_ATTACH_SEQ,
   H_CLASS_COUNT,
+  H_FLEET_EPOCH,
   H_LAYOUT_VERSION,
   H_MAGIC,
   H_OCCUPIED,
@@ -102,7 +103,7 @@ import {
 import { LockTable } from './lock.js';
 import { StampClock } from './stamps.js';
 import { clearReferenced, markReferenced } from './policy.js';
-import { ModelRegistry } from './registry.js';
+import { ModelRegistry, raiseWord } from './registry.js';
 import { Counters } from './counters.js';
 import { Arena, planStore } from './arena.js';
 import { FreeSlots } from './free-slots.js';
@@ -237,6 +238,16 @@ export class SharedStore {
   /** The per-cache key secret stored in the header. */
   secret(): Uint8Array {
     return new Uint8Array(this.parts.control, H_SECRET * 4, SECRET_WORDS * 4).slice();
+  }
+
+  /** The fleet's clear() epoch as this machine knows it (remote tier). */
+  fleetEpoch(): number {
+    return Atomics.load(this.ctl, H_FLEET_EPOCH);
+  }
+
+  /** Raises the known fleet epoch to e; true if this call raised it. */
+  raiseFleetEpoch(e: number): boolean {
+    return raiseWord(this.ctl, H_FLEET_EPOCH, e);
   }
 
   // ── Reads (no lock) ────────────────────────────────────────────────────────────────────────
@@ -393,13 +404,7 @@ export class SharedStore {
   // ── Writes (stripe lock) ───────────────────────────────────────────────────────────────────
 
   /**
-   * Stores vec under key k for model m (class cls). vec.length equals the class's dimension.
-   * With `ifAbsent` (a promotion from the spill tier), an existing entry is left as it is (it
-   * may be a newer value another thread set meanwhile), and a new one is marked as already on
-   * disk, so evicting it again writes nothing.
-   */
-  /**
-   * Stores vec under key k. With `toDisk` (the caller will queue the write for the spill tier)
+   * Stores vec under key k for model m (class cls); vec.length equals the class's dimension. With `toDisk` (the caller will queue the write for the spill tier)
    * the write takes its order stamp (this.lastStamp) and counts as pending in the key's bucket,
    * both under the stripe lock; the caller settles it (settlePending) when the disk write ends.
    */
@@ -412,7 +417,7 @@ export class SharedStore {
     expiresAt: number,
     toDisk = false,
   ): void {
-    this.write(k, ko, m, cls, vec, expiresAt, false, 0, toDisk);
+    this.write(k, ko, m, cls, vec, expiresAt, false, 0, toDisk, false);
   }
 
   /**
@@ -432,7 +437,26 @@ export class SharedStore {
     expiresAt: number,
     drops: number,
   ): boolean {
-    return this.write(k, ko, m, cls, vec, expiresAt, true, drops, false);
+    return this.write(k, ko, m, cls, vec, expiresAt, true, drops, false, true);
+  }
+
+  /**
+   * Stores a vector read from the remote tier under the same guards as promote() (no entry, no
+   * drop since `drops`, no disk write pending in the bucket). Unlike a disk promotion the entry is
+   * not on disk: an eviction spills it like any other, and with `toDisk` (persist) the caller
+   * queues it for disk now (it takes a stamp and a pending count, as set() does).
+   */
+  adopt(
+    k: Int32Array,
+    ko: number,
+    m: number,
+    cls: number,
+    vec: Float32Array,
+    expiresAt: number,
+    drops: number,
+    toDisk: boolean,
+  ): boolean {
+    return this.write(k, ko, m, cls, vec, expiresAt, true, drops, toDisk, false);
   }
 
   /** The bucket of key k[ko…] (the tag of its disk writes). */
@@ -474,6 +498,7 @@ export class SharedStore {
     ifAbsent: boolean,
     drops: number,
     toDisk: boolean,
+    onDisk: boolean,
   ): boolean {
     const b = k[ko]! & this.bucketMask;
     const stripe = b & (STRIPES - 1);
@@ -493,7 +518,7 @@ export class SharedStore {
         } else {
           const e = this.eviction.allocate(cls, L, stripe);
           if (e >= 0) {
-            this.fill(stripe, e, b, k, ko, m, vec, expiresAt, ifAbsent);
+            this.fill(stripe, e, b, k, ko, m, vec, expiresAt, onDisk);
             placed = true;
           }
         }

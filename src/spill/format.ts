@@ -409,6 +409,36 @@ export interface ModelMeta {
   dims: number;
 }
 
+/**
+ * The fleet generations (remote tier) this file's records were written under: at open, a model
+ * whose fleet generation moved since is dropped here too (a machine that was down during an
+ * invalidateModel must not serve the old vectors from its disk).
+ */
+export interface FleetMarks {
+  epoch: number;
+  gens: Record<string, number>;
+}
+
+export const META_FLEET_PREFIX = 'fleet/';
+
+export function encodeFleetMarks(marks: FleetMarks): Uint8Array {
+  return pack({ epoch: marks.epoch, gens: marks.gens });
+}
+
+/** The marks, or undefined for bytes that are not a marks record. */
+export function decodeFleetMarks(bytes: Uint8Array): FleetMarks | undefined {
+  try {
+    const v = unpack(bytes) as Partial<FleetMarks> | null;
+    if (typeof v !== 'object' || v === null || typeof v.epoch !== 'number') return undefined;
+    if (typeof v.gens !== 'object' || v.gens === null) return undefined;
+    const gens: Record<string, number> = {};
+    for (const [k, g] of Object.entries(v.gens)) if (typeof g === 'number') gens[k] = g;
+    return { epoch: v.epoch, gens };
+  } catch {
+    return undefined;
+  }
+}
+
 export function encodeFormatMeta(meta: FormatMeta): Uint8Array {
   return pack({
     formatVersion: meta.formatVersion,

@@ -65,7 +65,11 @@ import {
   RECORD_KEY_BYTES,
   decodeFormatMeta,
   decodeVector,
+  decodeFleetMarks,
+  encodeFleetMarks,
   encodeFormatMeta,
+  type FleetMarks,
+  META_FLEET_PREFIX,
   isStoredRecord,
   isTombstone,
   isValidRecord,
@@ -115,7 +119,7 @@ export class SpillTier {
   readonly persist: boolean;
   readonly keyHash: 'xxhash' | 'sha256';
   /** The key seed in force: the file's if it had one, else the one given to open(). */
-  readonly seed: Uint8Array;
+  seed: Uint8Array;
   private readonly onCount: SpillTierOptions['onCount'];
 
   private readonly root: RootDatabase<Uint8Array, Uint8Array>;
@@ -262,6 +266,22 @@ export class SpillTier {
     }
     this.seed = format.seed;
     this.maintenance.schedule();
+  }
+
+  /**
+   * Gives a file that holds no records another key seed (the fleet's, when the remote tier's
+   * secret differs from a new file's); false, changing nothing, if it holds any.
+   */
+  adoptSeed(seed: Uint8Array): boolean {
+    const adopted = this.dbs.meta.transactionSync(() => {
+      if ((this.dbs.records.getStats() as { entryCount: number }).entryCount > 0) return false;
+      const current = this.readFormat();
+      if (current === undefined) return false;
+      this.dbs.meta.putSync(META_FORMAT_KEY, encodeFormatMeta({ ...current, seed: new Uint8Array(seed) }));
+      return true;
+    });
+    if (adopted) this.seed = new Uint8Array(seed);
+    return adopted;
   }
 
   /** Reads and validates the format record; undefined when the file has none. */
@@ -538,6 +558,20 @@ export class SpillTier {
       }
     })();
     return this.closePromise;
+  }
+
+  /** The fleet generations recorded for remote prefix `prefix` (format.ts, FleetMarks), if any. */
+  fleetMarks(prefix: string): FleetMarks | undefined {
+    const bytes = this.dbs.meta.getBinary(META_FLEET_PREFIX + prefix);
+    return bytes === undefined ? undefined : decodeFleetMarks(bytes);
+  }
+
+  /** Records the fleet generations in force for `prefix` (durable with the next commit). */
+  saveFleetMarks(prefix: string, marks: FleetMarks): Promise<boolean> {
+    return this.dbs.meta.put(META_FLEET_PREFIX + prefix, encodeFleetMarks(marks)).catch((err) => {
+      this.fail('recording fleet generations', err, 1);
+      return false;
+    });
   }
 
   // -------------------------------------------------------------------------------------------

@@ -1,0 +1,212 @@
+/**
+ * Single-flight across machines: the part of getOrCompute that runs only with a remote tier.
+ *
+ * Within a machine the claim table (inflight.ts) makes every thread wait for the one embedding a
+ * text. Across machines a lease in Redis does the same (SET NX PX per text, remote/tier.ts):
+ *
+ * 1. Before claiming, the texts that missed locally are read from Redis (one round trip): in a
+ *    warm fleet that is where most misses end.
+ * 2. Texts we claimed locally are leased in Redis, and the ones we got are read once more: a
+ *    text another machine stored and released between our read and our lease is a hit, not a
+ *    second model call (the same double check as the local one).
+ * 3. We embed what we lease, write it to Redis and wait for Redis to take it (publish), and only
+ *    then end the leases: a machine waiting on our lease finds the value when it is released.
+ * 4. Holding no leases, we poll for the texts other machines hold (backing off from 10 to 200
+ *    ms): a value that appears is a hit; a lease that is gone (its machine died, or its model call
+ *    failed) is taken over and embedded here next round. After waitTimeoutMs a text is embedded
+ *    here regardless.
+ *
+ * Correctness never rests on a lease: a lease that expires early, or Redis going away, costs a
+ * duplicate model call at worst, never a wrong vector — values are content-keyed and any copy is
+ * as good as another. With Redis unavailable every step answers "nobody holds it" and each
+ * machine embeds for itself.
+ */
+import type { KeyOptions, SetOptions } from '../options.js';
+
+/** @internal What getOrCompute needs from the remote tier (the cache implements it over tiers.ts). */
+export interface FleetFlight {
+  /** How long a lease holds; renewed while embedding runs. */
+  readonly leaseMs: number;
+  /** Reads keys[4·at[i]…] from Redis, adopting hits locally; a miss (or Redis unavailable) is undefined. */
+  fetch(
+    keys: Int32Array,
+    at: readonly number[],
+    opts: KeyOptions | undefined,
+  ): Promise<(Float32Array | undefined)[]>;
+  /** The Redis names of keys[4·at[i]…] (what lease, renew and release take). */
+  namesOf(keys: Int32Array, at: readonly number[], opts: KeyOptions | undefined): string[];
+  /** true where this machine now holds the lease; null if Redis is unavailable. */
+  lease(names: readonly string[], ms: number): Promise<boolean[] | null>;
+  renew(names: readonly string[], ms: number): Promise<void>;
+  release(names: readonly string[]): Promise<void>;
+  /** Writes vectors computed here to Redis and resolves when Redis has them (or gave up). */
+  publish(
+    keys: Int32Array,
+    at: readonly number[],
+    vectors: readonly Float32Array[],
+    opts: SetOptions | undefined,
+  ): Promise<void>;
+  /** Counts texts waited for under another machine's lease. */
+  countWaits(n: number): void;
+}
+
+/** Per unique text: what the fleet knows of it. */
+export const FLEET_UNKNOWN = 0;
+/** We hold its lease (name in `names`). */
+export const FLEET_LEASED = 1;
+/** No fleet coordination for it (Redis unavailable, or the wait for another machine ran out). */
+export const FLEET_LOCAL = 2;
+
+export class FleetRound {
+  /** Per unique text: FLEET_UNKNOWN, FLEET_LEASED or FLEET_LOCAL. */
+  readonly state: Uint8Array;
+  /** Per unique text: its lease name once leased. */
+  readonly names: (string | undefined)[];
+
+  constructor(
+    private readonly fleet: FleetFlight,
+    private readonly keys: Int32Array,
+    private readonly at: readonly number[],
+    private readonly opts: SetOptions | undefined,
+    count: number,
+  ) {
+    this.state = new Uint8Array(count);
+    this.names = new Array<string | undefined>(count);
+  }
+
+  /**
+   * Leases the texts of `need` not leased yet and re-reads the ones we got. Returns the texts to
+   * embed here; `hits` receives (u, vector) for values found; `held` receives texts another
+   * machine holds (to wait for once we hold no leases).
+   */
+  async leaseAndRecheck(
+    need: readonly number[],
+    hit: (u: number, v: Float32Array) => void,
+    held: number[],
+  ): Promise<number[]> {
+    const fresh = need.filter((u) => this.state[u] === FLEET_UNKNOWN);
+    if (fresh.length === 0) return [...need];
+    const names = this.fleet.namesOf(
+      this.keys,
+      fresh.map((u) => this.at[u]!),
+      this.opts,
+    );
+    const leased = await this.fleet.lease(names, this.fleet.leaseMs);
+    const mine: number[] = [];
+    const skip = new Set<number>();
+    for (let i = 0; i < fresh.length; i++) {
+      const u = fresh[i]!;
+      if (leased === null) this.state[u] = FLEET_LOCAL;
+      else if (leased[i]) {
+        this.state[u] = FLEET_LEASED;
+        this.names[u] = names[i];
+        mine.push(u);
+      } else {
+        held.push(u);
+        skip.add(u);
+      }
+    }
+    // Leased just now: stored by another machine since our first read?
+    const got = await this.fleet.fetch(
+      this.keys,
+      mine.map((u) => this.at[u]!),
+      this.opts,
+    );
+    const done: string[] = [];
+    for (let i = 0; i < mine.length; i++) {
+      const v = got[i];
+      if (v === undefined) continue;
+      hit(mine[i]!, v);
+      skip.add(mine[i]!);
+      done.push(this.names[mine[i]!]!);
+      this.state[mine[i]!] = FLEET_LOCAL;
+    }
+    await this.fleet.release(done);
+    return need.filter((u) => !skip.has(u));
+  }
+
+  /** Renews the leases of `us` still ahead of us. */
+  renew(us: readonly number[]): Promise<void> {
+    const names = us.filter((u) => this.state[u] === FLEET_LEASED).map((u) => this.names[u]!);
+    return names.length === 0 ? Promise.resolve() : this.fleet.renew(names, this.fleet.leaseMs);
+  }
+
+  /** Publishes a computed batch to Redis, then ends its leases. */
+  async publish(batch: readonly number[], vectors: readonly Float32Array[]): Promise<void> {
+    await this.fleet.publish(
+      this.keys,
+      batch.map((u) => this.at[u]!),
+      vectors,
+      this.opts,
+    );
+    const names = batch.filter((u) => this.state[u] === FLEET_LEASED).map((u) => this.names[u]!);
+    for (const u of batch) this.state[u] = FLEET_LOCAL;
+    await this.fleet.release(names);
+  }
+
+  /** Ends every lease still held (a failure path: other machines take over at once). */
+  async releaseAll(): Promise<void> {
+    const names: string[] = [];
+    for (let u = 0; u < this.state.length; u++) {
+      if (this.state[u] === FLEET_LEASED) {
+        names.push(this.names[u]!);
+        this.state[u] = FLEET_LOCAL;
+      }
+    }
+    await this.fleet.release(names);
+  }
+
+  /**
+   * Waits for texts other machines hold, until `until`: found values go to `hit`; texts whose
+   * lease we could take over, and all that remain when time runs out, are returned to be
+   * embedded here (those past `until` without a lease).
+   */
+  async wait(
+    held: readonly number[],
+    until: number,
+    hit: (u: number, v: Float32Array) => void,
+  ): Promise<number[]> {
+    if (held.length === 0) return [];
+    this.fleet.countWaits(held.length);
+    let pending = [...held];
+    let delay = 10;
+    for (;;) {
+      const got = await this.fleet.fetch(
+        this.keys,
+        pending.map((u) => this.at[u]!),
+        this.opts,
+      );
+      const still: number[] = [];
+      for (let i = 0; i < pending.length; i++) {
+        const v = got[i];
+        if (v !== undefined) hit(pending[i]!, v);
+        else still.push(pending[i]!);
+      }
+      if (still.length === 0) return [];
+      const names = this.fleet.namesOf(
+        this.keys,
+        still.map((u) => this.at[u]!),
+        this.opts,
+      );
+      const leased = await this.fleet.lease(names, this.fleet.leaseMs);
+      if (leased === null || Date.now() >= until) {
+        for (const u of still) this.state[u] = FLEET_LOCAL;
+        if (leased !== null) await this.fleet.release(names.filter((_, i) => leased[i]));
+        return still;
+      }
+      const taken: number[] = [];
+      for (let i = 0; i < still.length; i++) {
+        if (!leased[i]) continue;
+        const u = still[i]!;
+        this.state[u] = FLEET_LEASED;
+        this.names[u] = names[i];
+        taken.push(u);
+      }
+      // Holding leases now: embed them before waiting any longer (never wait while holding).
+      if (taken.length > 0) return still;
+      pending = still;
+      await new Promise((resolve) => setTimeout(resolve, delay));
+      delay = Math.min(200, delay * 2);
+    }
+  }
+}

@@ -1,0 +1,233 @@
+/**
+ * Fleet generations: how invalidateModel() and clear() stay O(1) across machines.
+ *
+ * Redis holds a generation per model (hash P:gens, HINCRBY) and an epoch for clear() (P:epoch,
+ * INCR); both are part of every remote key (format.ts), so a bump makes every older key a miss at
+ * once, whatever their number, and the old keys go by TTL or the background sweep (sweep.ts).
+ *
+ * This machine's view lives in shared memory (a word per model in the registry, one header word
+ * for the epoch), so every thread builds keys of the same generation. A view is only ever raised.
+ * Whichever thread raises it first also drops the model (or everything) from the local tiers —
+ * memory and disk — so no tier serves a vector of the old generation after that.
+ *
+ * How a machine learns a bump: the bumping machine publishes it on P:bump (delivered within a
+ * round trip), and the opening instance of every cache re-reads P:gens and P:epoch every
+ * SYNC_MS, since pub/sub drops messages while a subscriber is disconnected. So a bump reaches
+ * every machine within SYNC_MS plus one timeout (remote.timeoutMs) while Redis is reachable, and
+ * at its first successful read after an outage. The generations a spill file's records were
+ * written under are kept in the file (spill FleetMarks): a machine that was down during a bump
+ * drops the model from its disk at open instead of serving the old vectors.
+ *
+ * Our own bump raises the local view first (new writes go to new keys at once), then sends the
+ * HINCRBY / INCR. One that fails (Redis down) is retried on every sync until Redis takes it.
+ */
+import type { SharedStore } from '../memory/store.js';
+import { FAILED, type RedisLink } from './client.js';
+import type { KeyNames } from './format.js';
+
+/** How often the opening instance re-reads the fleet's generations. */
+export const SYNC_MS = 1000;
+
+export interface GenerationHooks {
+  /** Drop `model` from the local tiers (memory and disk), without bumping the fleet again. */
+  dropModel(model: string): void;
+  /** Drop everything from the local tiers, without bumping the fleet again. */
+  dropAll(): void;
+  /** Record the generations in force (spill file marks), if there is a spill tier. */
+  record?(epoch: number, gens: Record<string, number>): void;
+}
+
+type Bump = { kind: 'model'; model: string } | { kind: 'epoch' };
+
+export class FleetGenerations {
+  private timer: NodeJS.Timeout | null = null;
+  private pending: Bump[] = [];
+  private inFlight: Promise<void> | null = null;
+  /** The last generations read from Redis (for the spill marks and the sweep). */
+  private known: Record<string, number> = {};
+  private closed = false;
+  /** The spill file's marks, applied at the first successful read (then null). */
+  private marks: { epoch: number; gens: Record<string, number> } | null = null;
+  private recorded = '';
+
+  constructor(
+    private readonly link: RedisLink,
+    private readonly names: KeyNames,
+    private readonly store: SharedStore,
+    private readonly hooks: GenerationHooks,
+    /** Whether Redis may be used now (the tier checks the fleet's key secret first). */
+    private readonly gate: () => Promise<boolean>,
+  ) {}
+
+  /** The (epoch, generation) remote keys of `model` are built with now. */
+  current(model: string): { epoch: number; gen: number } {
+    const id = this.store.registry.ensure(model);
+    return { epoch: this.store.fleetEpoch(), gen: this.store.registry.fleetGeneration(id) };
+  }
+
+  /** The last generations read from Redis, by model name. */
+  lastRead(): { epoch: number; gens: Record<string, number> } {
+    return { epoch: this.store.fleetEpoch(), gens: this.known };
+  }
+
+  /**
+   * Subscribes to bump announcements and starts the periodic re-read (the opening instance
+   * only). `marks`: the generations the spill file's records were written under, if any.
+   */
+  async lead(marks: { epoch: number; gens: Record<string, number> } | undefined): Promise<void> {
+    this.marks = marks ?? null;
+    await this.link.subscribe(this.names.channel, (message) => this.onMessage(message));
+    await this.sync();
+    this.timer = setInterval(() => {
+      // A subscription that failed (Redis down at open) is retried with the periodic read.
+      void this.link
+        .subscribe(this.names.channel, (message) => this.onMessage(message))
+        .then(() => this.sync());
+    }, SYNC_MS);
+    this.timer.unref();
+  }
+
+  private onMessage(message: string): void {
+    // "e <epoch>" or "g <generation> <model>"
+    if (message.startsWith('e ')) {
+      const e = Number(message.slice(2));
+      if (Number.isSafeInteger(e)) this.learnEpoch(e);
+    } else if (message.startsWith('g ')) {
+      const space = message.indexOf(' ', 2);
+      const g = Number(message.slice(2, space));
+      if (space > 0 && Number.isSafeInteger(g)) this.learnModel(message.slice(space + 1), g);
+    }
+  }
+
+  private learnEpoch(e: number): void {
+    if (this.store.raiseFleetEpoch(e)) this.hooks.dropAll();
+  }
+
+  private learnModel(model: string, g: number): void {
+    const id = this.store.registry.ensure(model);
+    if (this.store.registry.raiseFleetGeneration(id, g)) this.hooks.dropModel(model);
+  }
+
+  /**
+   * Sends bumps not yet taken, then reads P:epoch and P:gens and learns what moved. At the
+   * first successful read of a process with a spill file, a model whose generation differs from
+   * the one its disk records were written under (the file's marks) is dropped locally too.
+   */
+  async sync(): Promise<void> {
+    if (this.closed || !(await this.gate())) return;
+    await this.sendPending();
+    const read = await this.link.call(() =>
+      Promise.all([
+        this.link.send(this.names.epoch, true, ['GET', this.names.epoch]),
+        this.link.send(this.names.gens, true, ['HGETALL', this.names.gens]),
+      ]),
+    );
+    if (read === FAILED) return;
+    const epoch = Number(String(read[0] ?? '0'));
+    const gens = parseHash(read[1]);
+    const marks = this.marks;
+    this.marks = null;
+    if (marks !== null) {
+      if (marks.epoch !== epoch) this.hooks.dropAll();
+      else
+        for (const [model, g] of Object.entries(gens))
+          if ((marks.gens[model] ?? 0) !== g) this.hooks.dropModel(model);
+      // Marks say what the disk holds; memory is new, so raise the view without dropping again.
+      this.store.raiseFleetEpoch(epoch);
+      for (const [model, g] of Object.entries(gens))
+        this.store.registry.raiseFleetGeneration(this.store.registry.ensure(model), g);
+    } else {
+      if (Number.isSafeInteger(epoch)) this.learnEpoch(epoch);
+      for (const [model, g] of Object.entries(gens)) this.learnModel(model, g);
+    }
+    this.known = gens;
+    this.record();
+  }
+
+  private record(): void {
+    if (this.hooks.record === undefined) return;
+    const epoch = this.store.fleetEpoch();
+    const key = JSON.stringify([epoch, this.known]);
+    if (key === this.recorded) return;
+    this.recorded = key;
+    this.hooks.record(epoch, { ...this.known });
+  }
+
+  /** Our own invalidateModel(model): new keys at once, the fleet's counter behind. */
+  bumpModel(model: string): Promise<void> {
+    const id = this.store.registry.ensure(model);
+    this.store.registry.raiseFleetGeneration(id, this.store.registry.fleetGeneration(id) + 1);
+    this.pending.push({ kind: 'model', model });
+    return this.sendPending();
+  }
+
+  /** Our own clear(). */
+  bumpEpoch(): Promise<void> {
+    this.store.raiseFleetEpoch(this.store.fleetEpoch() + 1);
+    this.pending.push({ kind: 'epoch' });
+    return this.sendPending();
+  }
+
+  /** Resolves once every bump so far was sent (taken, or failed and kept for the next sync). */
+  async settled(): Promise<void> {
+    while (this.inFlight !== null) await this.inFlight;
+    if (this.pending.length > 0) await this.sendPending();
+  }
+
+  private sendPending(): Promise<void> {
+    if (this.inFlight !== null)
+      return this.inFlight.then(() => (this.pending.length > 0 ? this.sendPending() : undefined));
+    if (this.pending.length === 0) return Promise.resolve();
+    this.inFlight = this.sendAll().finally(() => {
+      this.inFlight = null;
+    });
+    return this.inFlight;
+  }
+
+  private async sendAll(): Promise<void> {
+    if (!(await this.gate())) return;
+    while (this.pending.length > 0) {
+      const b = this.pending[0]!;
+      const n = this.names;
+      const r = await this.link.call(() =>
+        b.kind === 'model'
+          ? this.link.send(n.gens, false, ['HINCRBY', n.gens, b.model, '1'])
+          : this.link.send(n.epoch, false, ['INCR', n.epoch]),
+      );
+      if (r === FAILED) return; // kept; the next sync retries
+      this.pending.shift();
+      const v = Number(r);
+      if (b.kind === 'model') {
+        this.learnModel(b.model, v);
+        this.known[b.model] = v;
+        await this.link.call(() =>
+          this.link.send(undefined, false, ['PUBLISH', n.channel, `g ${v} ${b.model}`]),
+        );
+      } else {
+        this.learnEpoch(v);
+        await this.link.call(() => this.link.send(undefined, false, ['PUBLISH', n.channel, `e ${v}`]));
+      }
+      this.record();
+    }
+  }
+
+  close(): void {
+    this.closed = true;
+    if (this.timer !== null) clearInterval(this.timer);
+    this.timer = null;
+  }
+}
+
+/** HGETALL's reply (a flat array in RESP2, a map in RESP3) as name → number. */
+function parseHash(reply: unknown): Record<string, number> {
+  const out: Record<string, number> = {};
+  if (Array.isArray(reply)) {
+    for (let i = 0; i + 1 < reply.length; i += 2) out[String(reply[i])] = Number(String(reply[i + 1]));
+  } else if (reply instanceof Map) {
+    for (const [k, v] of reply) out[String(k)] = Number(String(v));
+  } else if (typeof reply === 'object' && reply !== null) {
+    for (const [k, v] of Object.entries(reply)) out[k] = Number(String(v));
+  }
+  for (const k of Object.keys(out)) if (!Number.isSafeInteger(out[k])) delete out[k];
+  return out;
+}
