@@ -10,14 +10,9 @@ import { computeMany, type ComputeHost, type EmbedFunction } from './compute/get
 import { InflightTable } from './compute/inflight.js';
 import { argumentError, closedError, describe, EmbeddingCacheError, invalidText } from './errors.js';
 import { KeyHasher, SECRET_BYTES } from './key/hasher.js';
-import {
-  ST_REMOTE_LEASE_WAITS,
-  ST_SPILL_ERRORS,
-  ST_SPILL_SUPERSEDED,
-  ST_SPILL_WRITES,
-} from './memory/layout.js';
+import { ST_REMOTE_LEASE_WAITS } from './memory/layout.js';
 import { dimensionMismatch } from './memory/registry.js';
-import { planStore, SharedStore, type StoreParts } from './memory/store.js';
+import { planStore, SharedStore } from './memory/store.js';
 import {
   type CacheOptions,
   type GetOrComputeOptions,
@@ -27,13 +22,16 @@ import {
   type SetOptions,
 } from './options.js';
 import type { SpillTier } from './spill/tier.js';
-import type { SpillCount, SpillLinks, SpillStats } from './spill/types.js';
+import type { SpillCount, SpillStats } from './spill/types.js';
+import { type CacheHandle, HANDLE_TAG, HANDLE_VERSION, INFLIGHT_BYTES, isCacheHandle } from './handle.js';
+import { connectRemote, equalBytes, openSpill, spillCounter, spillLinks } from './open.js';
 import type { RemoteTier } from './remote/tier.js';
 import { type RemoteStats, Tiers } from './tiers.js';
 import { toVector } from './vectors.js';
 
 export type { GetOrComputeOptions, KeyOptions, SetOptions } from './options.js';
 export type { RemoteStats } from './tiers.js';
+export { type CacheHandle, HANDLE_TAG, INFLIGHT_BYTES, isCacheHandle } from './handle.js';
 
 /** A snapshot of the cache's counters; operations of every attached thread are counted. */
 export interface CacheStats {
@@ -66,25 +64,6 @@ export interface CacheStats {
   /** The remote tier, when configured: counters of every thread, this thread's connection state. */
   remote?: RemoteStats;
 }
-
-export const HANDLE_TAG = 'embedcache.handle';
-const HANDLE_VERSION = 1;
-
-/**
- * What `cache.handle` holds: the shared buffers and the options, nothing else. It is
- * structured-cloneable: pass it in `workerData` or `postMessage`, then `EmbeddingCache.attach()`.
- */
-export interface CacheHandle {
-  readonly tag: typeof HANDLE_TAG;
-  readonly version: number;
-  readonly parts: StoreParts;
-  readonly options: ResolvedOptions;
-  /** Shared table of keys being computed right now (getOrCompute's single-flight). */
-  readonly inflight: SharedArrayBuffer;
-}
-
-/** Bytes of the single-flight table (see src/compute/inflight.ts). */
-export const INFLIGHT_BYTES = 256 * 1024;
 
 const DEFAULT_MODEL = 'default';
 
@@ -619,93 +598,4 @@ export function getOrCompute(
   if (!(cache instanceof EmbeddingCache))
     throw argumentError('getOrCompute', 'cache must be an EmbeddingCache', cache);
   return cache.getOrCompute(texts, embed, opts);
-}
-
-/** Counts the spill tier reports (writes, errors) in the store's shared counters. */
-function spillCounter(store: SharedStore): (kind: SpillCount, n: number) => void {
-  const counters = store.counters;
-  const word = { writes: ST_SPILL_WRITES, errors: ST_SPILL_ERRORS, superseded: ST_SPILL_SUPERSEDED } as const;
-  return (kind, n) => counters.add(word[kind], n);
-}
-
-/**
- * The spill tier's view of the other threads (spill/types.ts, SpillLinks), over the store in
- * `to` (set once it exists: open() opens the spill tier first, and it does nothing before).
- */
-function spillLinks(to: { store: SharedStore | null }): SpillLinks {
-  return {
-    commits: () => to.store?.diskCommits() ?? 0,
-    committed: () => to.store?.diskCommitted(),
-    settled: (bucket) => to.store?.settlePending(bucket),
-  };
-}
-
-async function openSpill(
-  o: ResolvedOptions,
-  seed: Uint8Array,
-  onCount: (kind: SpillCount, n: number) => void,
-  links: SpillLinks,
-): Promise<SpillTier> {
-  // Loaded only when configured: a cache without a spill tier never loads LMDB's native module.
-  const { SpillTier } = await import('./spill/tier.js');
-  return SpillTier.open({
-    path: o.spill!.path,
-    maxBytes: o.spill!.maxBytes,
-    persist: o.spill!.persist,
-    keyHash: o.keyHash,
-    seed,
-    onCount,
-    links,
-  });
-}
-
-/**
- * Connects the remote tier and settles the key secret: the fleet's (adopted from Redis, or
- * derived from remote.secret). A spill file keyed by another secret takes the fleet's if it is
- * empty and is refused otherwise (its keys are one-way hashes: they cannot be re-keyed). With
- * Redis unreachable the cache opens on the file's (or a fresh) secret, unverified: the tier
- * checks it at its first successful call and stays off if the fleet's differs.
- */
-async function connectRemote(
-  o: ResolvedOptions,
-  local: Uint8Array,
-  spill: SpillTier | null,
-  client: unknown,
-): Promise<{ remote: RemoteTier; secret: Uint8Array; verified: boolean }> {
-  const { RemoteTier, fleetSecret, fingerprint } = await import('./remote/tier.js');
-  const remote = await RemoteTier.connect(o.remote!, client);
-  const fleet = await fleetSecret(remote.link, remote.names, local, o.remote!.derived);
-  if (fleet === undefined) return { remote, secret: local, verified: false };
-  if (spill !== null && !equalBytes(spill.seed, fleet) && !spill.adoptSeed(fleet)) {
-    await remote.close();
-    throw new EmbeddingCacheError(
-      'ERR_SPILL_FORMAT',
-      `The spill file at ${o.spill!.path} is keyed by secret ${fingerprint(spill.seed)}, but the fleet at prefix '${o.remote!.prefix}' uses secret ${fingerprint(fleet)}${o.remote!.derived !== null ? ' (derived from remote.secret)' : ''}. Its entries cannot be re-keyed (keys are one-way hashes): point spill.path at a new folder, or use another remote prefix.`,
-    );
-  }
-  return { remote, secret: fleet.slice(), verified: true };
-}
-
-function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
-/** Whether `h` is a cache handle of this version (as cache.handle returns it). */
-export function isCacheHandle(h: unknown): h is CacheHandle {
-  if (typeof h !== 'object' || h === null) return false;
-  const c = h as Partial<CacheHandle>;
-  return (
-    c.tag === HANDLE_TAG &&
-    c.version === HANDLE_VERSION &&
-    typeof c.parts === 'object' &&
-    c.parts !== null &&
-    c.parts.control instanceof SharedArrayBuffer &&
-    Array.isArray(c.parts.arenas) &&
-    c.parts.arenas.every((a) => a instanceof SharedArrayBuffer) &&
-    c.inflight instanceof SharedArrayBuffer &&
-    typeof c.options === 'object' &&
-    c.options !== null
-  );
 }

@@ -60,7 +60,6 @@ import {
   H_DROPS,
   H_SECRET,
   H_STALE,
-  H_STAMP,
   H_TOKEN_SEQ,
   H_TTL_USED,
   LAYOUT_VERSION,

@@ -31,7 +31,6 @@ import {
   encodeTombstone,
   indexKey,
   isStoredRecord,
-  isTombstone,
   keyString,
   recordExpiresMs,
   recordKey,
