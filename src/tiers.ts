@@ -313,7 +313,7 @@ export class Tiers {
     v: Float32Array,
     expiresAt: number,
     toRemote = true,
-  ): number {
+  ): void {
     const spill = this.spill;
     const toDisk = spill !== null && (spill.persist || expiresAt !== 0);
     this.store.set(k, ko, m.id, m.cls, v, expiresAt, toDisk);
@@ -327,11 +327,9 @@ export class Tiers {
         this.store.bucketOf(k, ko),
       );
     }
-    if (this.remote !== null) {
-      if (stamp === 0) stamp = this.store.stamps.next();
-      if (toRemote) this.remote.enqueueSet(k, ko, model, v, stamp, expiresAt);
+    if (this.remote !== null && toRemote) {
+      this.remote.enqueueSet(k, ko, model, v, stamp !== 0 ? stamp : this.store.stamps.next(), expiresAt);
     }
-    return stamp;
   }
 
   /** Removes key k from every tier; true if any tier had a live entry. */

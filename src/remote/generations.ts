@@ -104,8 +104,21 @@ export class FleetGenerations {
   }
 
   private learnModel(model: string, g: number): void {
-    const id = this.store.registry.ensure(model);
-    if (this.store.registry.raiseFleetGeneration(id, g)) this.hooks.dropModel(model);
+    const id = this.idOf(model);
+    if (id >= 0 && this.store.registry.raiseFleetGeneration(id, g)) this.hooks.dropModel(model);
+  }
+
+  /**
+   * The model's registry id, registering it so that every thread builds its keys with the
+   * fleet's generation from its first use. -1 if this cache cannot hold another model (it could
+   * not store that model's vectors either).
+   */
+  private idOf(model: string): number {
+    try {
+      return this.store.registry.ensure(model);
+    } catch {
+      return -1;
+    }
   }
 
   /**
@@ -134,8 +147,10 @@ export class FleetGenerations {
           if ((marks.gens[model] ?? 0) !== g) this.hooks.dropModel(model);
       // Marks say what the disk holds; memory is new, so raise the view without dropping again.
       this.store.raiseFleetEpoch(epoch);
-      for (const [model, g] of Object.entries(gens))
-        this.store.registry.raiseFleetGeneration(this.store.registry.ensure(model), g);
+      for (const [model, g] of Object.entries(gens)) {
+        const id = this.idOf(model);
+        if (id >= 0) this.store.registry.raiseFleetGeneration(id, g);
+      }
     } else {
       if (Number.isSafeInteger(epoch)) this.learnEpoch(epoch);
       for (const [model, g] of Object.entries(gens)) this.learnModel(model, g);
