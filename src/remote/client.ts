@@ -24,6 +24,7 @@ export type Failed = typeof FAILED;
 export type Reply = Buffer | string | number | null | Reply[];
 
 const BREAKER_FAILURES = 3;
+const BREAKER_OPEN = new Error('the circuit breaker is open (Redis failed repeatedly)');
 const COOLDOWN_MIN_MS = 1000;
 const COOLDOWN_MAX_MS = 30_000;
 
@@ -166,7 +167,10 @@ export class RedisLink {
   /** Runs fn under the timeout and the breaker; FAILED on any fault (counted once). */
   async call<T>(fn: () => Promise<T>, timeoutMs = this.opts.timeoutMs): Promise<T | Failed> {
     if (this.failures >= BREAKER_FAILURES) {
-      if (Date.now() < this.openUntil || this.probing) return FAILED;
+      if (Date.now() < this.openUntil || this.probing) {
+        this.opts.onError(BREAKER_OPEN); // refused while the breaker is open: counted too
+        return FAILED;
+      }
       this.probing = true; // half-open: this call is the probe
     }
     let timer: NodeJS.Timeout | undefined;

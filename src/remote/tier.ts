@@ -89,12 +89,14 @@ export class RemoteTier {
    * attach() finishes opening once the cache's memory exists.
    */
   static async connect(settings: RemoteSettings, given: unknown): Promise<RemoteTier> {
+    let parked = 0;
     let tier: RemoteTier | null = null;
     const link = await RedisLink.open(settings.connect, given, {
       timeoutMs: settings.timeoutMs,
-      onError: () => tier?.countError(),
+      onError: () => (tier === null ? parked++ : tier.countError()),
     });
     tier = new RemoteTier(settings, link);
+    tier.parkedErrors = parked;
     return tier;
   }
 
