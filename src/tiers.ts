@@ -39,7 +39,15 @@
  */
 import { EmbeddingCacheError } from './errors.js';
 import { keyBytes } from './key/hasher.js';
-import { MAX_DIMS, NONE, ST_REMOTE_INVALID, ST_SPILL_HITS, ST_SPILL_MISSES } from './memory/layout.js';
+import {
+  MAX_DIMS,
+  NONE,
+  ST_REMOTE_HITS,
+  ST_REMOTE_INVALID,
+  ST_REMOTE_MISSES,
+  ST_SPILL_HITS,
+  ST_SPILL_MISSES,
+} from './memory/layout.js';
 import { dimensionMismatch } from './memory/registry.js';
 import type { SharedStore } from './memory/store.js';
 import type { RemoteTier } from './remote/tier.js';
@@ -409,7 +417,10 @@ export class Tiers {
       try {
         m = this.bindModel(model, vector.length);
       } catch {
+        // Decoded, but of another dimension than the model's here: a miss after all.
         this.store.counters.add(ST_REMOTE_INVALID);
+        this.store.counters.add(ST_REMOTE_HITS, -1);
+        this.store.counters.add(ST_REMOTE_MISSES);
         continue;
       }
       out[i] = vector;

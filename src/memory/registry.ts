@@ -105,6 +105,11 @@ export class ModelRegistry {
     }
   }
 
+  /** Models registered so far (ids 0 … count-1). */
+  count(): number {
+    return Atomics.load(this.ctl, H_MODEL_COUNT);
+  }
+
   dims(id: number): number {
     return Atomics.load(this.ctl, this.record(id) + M_DIMS);
   }

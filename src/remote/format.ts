@@ -5,8 +5,8 @@
  *
  *   P:{b}:<model tag>:<epoch>.<generation>:<key hex>   a vector (or a delete's tombstone)
  *   P:{b}:lease:<model tag>:<epoch>.<generation>:<key hex>   a claim on a text being embedded
- *   P:gens        hash: model name → generation (HINCRBY on invalidateModel)
- *   P:epoch       counter, INCR on clear()
+ *   P:gens        hash: model name → generation (bumped by invalidateModel; generations.ts)
+ *   P:epoch       counter, bumped by clear()
  *   P:secret      the fleet's 32-byte key secret (SET NX by the first cache; absent with remote.secret)
  *   P:bump        pub/sub channel announcing a generation or epoch bump
  *

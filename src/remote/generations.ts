@@ -1,8 +1,9 @@
 /**
  * Fleet generations: how invalidateModel() and clear() stay O(1) across machines.
  *
- * Redis holds a generation per model (hash P:gens, HINCRBY) and an epoch for clear() (P:epoch,
- * INCR); both are part of every remote key (format.ts), so a bump makes every older key a miss at
+ * Redis holds a generation per model (hash P:gens) and an epoch for clear() (P:epoch); a bump
+ * sets one to max(itself + 1, the time in seconds) with a small script (BUMP), so numbers only
+ * grow, even across a Redis that lost its data. Both are part of every remote key (format.ts), so a bump makes every older key a miss at
  * once, whatever their number, and the old keys go by TTL or the background sweep (sweep.ts).
  *
  * This machine's view lives in shared memory (a word per model in the registry, one header word
@@ -19,7 +20,8 @@
  * drops the model from its disk at open instead of serving the old vectors.
  *
  * Our own bump raises the local view first (new writes go to new keys at once), then sends the
- * HINCRBY / INCR. One that fails (Redis down) is retried on every sync until Redis takes it.
+ * script. One that fails (Redis down) is retried on every sync until Redis takes it. Redis below
+ * our view (it lost its data) is answered with a bump of its own (checkRegression).
  */
 import type { SharedStore } from '../memory/store.js';
 import { FAILED, type RedisLink } from './client.js';
@@ -39,6 +41,25 @@ export interface GenerationHooks {
 
 type Bump = { kind: 'model'; model: string } | { kind: 'epoch' };
 
+/** Generations count seconds from here (2026-01-01), so they fit the int32 words of shared memory until 2094. */
+const GENERATION_ORIGIN_S = 1_767_225_600;
+
+/**
+ * A bump sets the counter to max(counter + 1, now in seconds): numbers only grow, and a bump made
+ * after Redis lost its data cannot land on a number some machine still holds (its view came from
+ * an earlier second). KEYS[1]: the hash (field ARGV[1]) or, with ARGV[1] empty, a string counter.
+ */
+function nowS(): number {
+  return Math.floor(Date.now() / 1000) - GENERATION_ORIGIN_S;
+}
+
+const BUMP = `local cur
+if ARGV[1] == '' then cur = tonumber(redis.call('GET', KEYS[1]) or '0') else cur = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0') end
+local nxt = tonumber(ARGV[2])
+if nxt <= cur then nxt = cur + 1 end
+if ARGV[1] == '' then redis.call('SET', KEYS[1], nxt) else redis.call('HSET', KEYS[1], ARGV[1], nxt) end
+return nxt`;
+
 export class FleetGenerations {
   private timer: NodeJS.Timeout | null = null;
   private pending: Bump[] = [];
@@ -55,8 +76,8 @@ export class FleetGenerations {
     private readonly names: KeyNames,
     private readonly store: SharedStore,
     private readonly hooks: GenerationHooks,
-    /** Whether Redis may be used now (the tier checks the fleet's key secret first). */
-    private readonly gate: () => Promise<boolean>,
+    /** Whether Redis may be used now (the tier checks the fleet's key secret first; again with recheck). */
+    private readonly gate: (recheck?: boolean) => Promise<boolean>,
   ) {}
 
   /** The (epoch, generation) remote keys of `model` are built with now. */
@@ -127,7 +148,7 @@ export class FleetGenerations {
    * the one its disk records were written under (the file's marks) is dropped locally too.
    */
   async sync(): Promise<void> {
-    if (this.closed || !(await this.gate())) return;
+    if (this.closed || !(await this.gate(true))) return;
     await this.sendPending();
     const read = await this.link.call(() =>
       Promise.all([
@@ -154,9 +175,33 @@ export class FleetGenerations {
     } else {
       if (Number.isSafeInteger(epoch)) this.learnEpoch(epoch);
       for (const [model, g] of Object.entries(gens)) this.learnModel(model, g);
+      this.checkRegression(epoch, gens);
     }
     this.known = gens;
     this.record();
+  }
+
+  /**
+   * Redis below our view means it lost data (a restart without persistence, a flush, an
+   * eviction). Machines that start now would build keys of generation 0 while we build ours:
+   * we bump past our view, so the whole fleet moves to one generation again (dropping that model
+   * once everywhere, which only costs hits).
+   */
+  private checkRegression(epoch: number, gens: Record<string, number>): void {
+    const local = this.store.fleetEpoch();
+    if (epoch < local && !this.pending.some((b) => b.kind === 'epoch')) {
+      this.pending.push({ kind: 'epoch' });
+    }
+    const registry = this.store.registry;
+    for (let id = 0; id < registry.count(); id++) {
+      const mine = registry.fleetGeneration(id);
+      const name = registry.name(id);
+      const theirs = gens[name] ?? 0;
+      if (mine > theirs && !this.pending.some((b) => b.kind === 'model' && b.model === name)) {
+        this.pending.push({ kind: 'model', model: name });
+      }
+    }
+    if (this.pending.length > 0) void this.sendPending();
   }
 
   private record(): void {
@@ -171,14 +216,18 @@ export class FleetGenerations {
   /** Our own invalidateModel(model): new keys at once, the fleet's counter behind. */
   bumpModel(model: string): Promise<void> {
     const id = this.store.registry.ensure(model);
-    this.store.registry.raiseFleetGeneration(id, this.store.registry.fleetGeneration(id) + 1);
+    // What the script will most likely answer (see BUMP), so its answer drops nothing twice.
+    this.store.registry.raiseFleetGeneration(
+      id,
+      Math.max(this.store.registry.fleetGeneration(id) + 1, nowS()),
+    );
     this.pending.push({ kind: 'model', model });
     return this.sendPending();
   }
 
   /** Our own clear(). */
   bumpEpoch(): Promise<void> {
-    this.store.raiseFleetEpoch(this.store.fleetEpoch() + 1);
+    this.store.raiseFleetEpoch(Math.max(this.store.fleetEpoch() + 1, nowS()));
     this.pending.push({ kind: 'epoch' });
     return this.sendPending();
   }
@@ -204,10 +253,11 @@ export class FleetGenerations {
     while (this.pending.length > 0) {
       const b = this.pending[0]!;
       const n = this.names;
+      const now = String(nowS());
       const r = await this.link.call(() =>
         b.kind === 'model'
-          ? this.link.send(n.gens, false, ['HINCRBY', n.gens, b.model, '1'])
-          : this.link.send(n.epoch, false, ['INCR', n.epoch]),
+          ? this.link.send(n.gens, false, ['EVAL', BUMP, '1', n.gens, b.model, now])
+          : this.link.send(n.epoch, false, ['EVAL', BUMP, '1', n.epoch, '', now]),
       );
       if (r === FAILED) return; // kept; the next sync retries
       this.pending.shift();

@@ -115,7 +115,9 @@ export class RemoteTier {
     store.counters.add(ST_REMOTE_ERRORS, this.parkedErrors);
     this.parkedErrors = 0;
     this.verified = verified;
-    this.gens = new FleetGenerations(this.link, this.names, store, hooks, () => this.usable());
+    // The opening instance's periodic read re-checks the secret too (SET NX, GET): after Redis
+    // lost its data, the running fleet puts its secret back before a new cache makes another.
+    this.gens = new FleetGenerations(this.link, this.names, store, hooks, (recheck) => this.usable(recheck));
     return this.gens;
   }
 
@@ -141,19 +143,15 @@ export class RemoteTier {
    * unchecked and Redis cannot be asked. Checked once: a cache that opened while Redis was down
    * used a local secret, and must not mix its keys with a fleet that has another one.
    */
-  private async usable(): Promise<boolean> {
+  private async usable(recheck = false): Promise<boolean> {
     if (this.off) return false;
-    if (this.verified) return true;
+    if (this.verified && (!recheck || this.settings.derived !== null)) return true;
     const ours = this.store!.secret();
     const fleet = await fleetSecret(this.link, this.names, ours, this.settings.derived);
     if (fleet === undefined) return false;
     this.verified = true;
     if (Buffer.compare(Buffer.from(fleet), Buffer.from(ours)) !== 0) {
-      this.off = true;
-      this.queue = [];
-      console.warn(
-        `embedcache: remote tier ${this.names.prefix}: Redis holds another key secret (${fingerprint(fleet)}) than this cache (${fingerprint(ours)}), which opened while Redis was unreachable. The remote tier stays off until this cache is reopened; local tiers serve as usual.`,
-      );
+      this.goOff(fleet, ours);
       return false;
     }
     return true;
@@ -274,8 +272,11 @@ export class RemoteTier {
   async writeNow(batch: readonly Write[]): Promise<boolean> {
     if (batch.length === 0) return true;
     if (!(await this.usable())) return false;
-    const r = await this.link.call(() => Promise.all(batch.map((w) => this.conditionalSet(w))));
+    const r = await this.link.call(() =>
+      Promise.all([this.keepSecret(), ...batch.map((w) => this.conditionalSet(w))]),
+    );
     if (r === FAILED) return false;
+    if (!this.secretHeld(r[0])) return false;
     this.store!.counters.add(ST_REMOTE_WRITES, batch.length);
     return true;
   }
@@ -295,6 +296,35 @@ export class RemoteTier {
       value: encodeValue(model, vectors[i]!, stamp, expiresAt),
       px: this.px(expiresAt, now),
     }));
+  }
+
+  /**
+   * Sent with every write batch (stored-secret mode): puts the fleet's secret back if Redis lost
+   * it (SET NX), and answers the one that was there (GET), so a write never lands under a
+   * prefix whose secret changed — before another cache opening after the loss makes a new one.
+   */
+  private keepSecret(): Promise<unknown> {
+    if (this.settings.derived !== null) return Promise.resolve(null);
+    const ours = Buffer.from(this.store!.secret());
+    return this.link.send(this.names.secret, false, ['SET', this.names.secret, ours, 'NX', 'GET']);
+  }
+
+  /** Whether keepSecret()'s answer says the secret is ours (or was just put back); else the tier goes off. */
+  private secretHeld(reply: unknown): boolean {
+    if (reply === null || reply === undefined) return true;
+    const ours = this.store!.secret();
+    if (Buffer.isBuffer(reply) && Buffer.compare(reply, Buffer.from(ours)) === 0) return true;
+    this.goOff(Buffer.isBuffer(reply) ? new Uint8Array(reply) : new Uint8Array(0), ours);
+    return false;
+  }
+
+  private goOff(fleet: Uint8Array, ours: Uint8Array): void {
+    if (this.off) return;
+    this.off = true;
+    this.queue = [];
+    console.warn(
+      `embedcache: remote tier ${this.names.prefix}: Redis holds another key secret (${fingerprint(fleet)}) than this cache (${fingerprint(ours)}): the cache opened while Redis was unreachable, or Redis lost its data and a cache that opened since made a new secret. The remote tier stays off until this cache is reopened; local tiers serve as usual. Pass remote.secret to make the fleet's secret independent of Redis's data.`,
+    );
   }
 
   private async conditionalSet(w: Write): Promise<unknown> {
