@@ -63,6 +63,12 @@ export interface CacheStats {
   spill?: SpillStats;
   /** The remote tier, when configured: counters of every thread, this thread's connection state. */
   remote?: RemoteStats;
+  /**
+   * getOrCompute, every thread: texts asked for, texts sent to embed(), and texts answered
+   * without a model call (saved = texts − embedded: hits in any tier, duplicates in a call, and
+   * texts another caller or machine was embedding).
+   */
+  compute: { texts: number; embedded: number; saved: number };
 }
 
 const DEFAULT_MODEL = 'default';
@@ -388,6 +394,11 @@ export class EmbeddingCache {
       lockTakeovers: c.lockTakeovers,
       ...(spill !== undefined ? { spill } : {}),
       ...(remote !== undefined ? { remote } : {}),
+      compute: {
+        texts: c.computeTexts,
+        embedded: c.computeEmbedded,
+        saved: c.computeTexts - c.computeEmbedded,
+      },
     };
   }
 
@@ -497,6 +508,7 @@ export class EmbeddingCache {
       },
       flush: () => (this.closed ? Promise.resolve() : this.tiers.flush()),
       fleet: this.tiers.remote === null ? null : this.fleetFlight(this.tiers.remote),
+      count: (counter, n) => this.store.counters.add(counter, n),
     };
   }
 

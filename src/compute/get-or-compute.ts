@@ -25,6 +25,7 @@
  */
 import { argumentError, describe, EmbeddingCacheError } from '../errors.js';
 import type { GetOrComputeOptions, KeyOptions, SetOptions } from '../options.js';
+import { ST_COMPUTE_EMBEDDED, ST_COMPUTE_TEXTS } from '../memory/layout.js';
 import { parseVector } from '../vectors.js';
 import { FleetRound, type FleetFlight } from './fleet-flight.js';
 import { BUSY, CLAIMED, HELD, type InflightTable } from './inflight.js';
@@ -65,6 +66,8 @@ export interface ComputeHost {
   flush(): Promise<void>;
   /** The remote tier's part (fleet-flight.ts), or null without one. */
   readonly fleet: FleetFlight | null;
+  /** Counts texts asked for (ST_COMPUTE_TEXTS) or sent to embed() (ST_COMPUTE_EMBEDDED). */
+  count(counter: number, n: number): void;
 }
 
 export const DEFAULT_BATCH_SIZE = 128;
@@ -122,6 +125,7 @@ export async function computeMany(
   host.checkOptions(opts, 'getOrCompute');
   const n = texts.length;
   const keys = host.hashAll(texts, opts, 'getOrCompute');
+  host.count(ST_COMPUTE_TEXTS, n);
   const out = host.readMany(keys, n, opts);
   for (let i = 0; i < n; i++) {
     if (out[i] === undefined) return fillMisses(host, texts, keys, out, i, embed, opts, batchSize, waitMs);
@@ -301,6 +305,7 @@ async function resolveUnique(
           await fleet?.renew(need.slice(b));
         }
         const batchTexts = batch.map((u) => unique[u]!);
+        host.count(ST_COMPUTE_EMBEDDED, batchTexts.length);
         const got = await callEmbed(embed, batchTexts);
         const vs = checkVectors(got, batchTexts.length);
         storeBatch(

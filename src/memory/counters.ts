@@ -4,6 +4,8 @@
  * on one core never bounces a counter's cache line off another. stats() sums the rows.
  */
 import {
+  ST_COMPUTE_EMBEDDED,
+  ST_COMPUTE_TEXTS,
   ST_DELETES,
   ST_EVICTIONS,
   ST_EXPIRATIONS,
@@ -48,6 +50,8 @@ export interface CounterTotals {
   remoteErrors: number;
   remoteLeaseWaits: number;
   remoteInvalid: number;
+  computeTexts: number;
+  computeEmbedded: number;
 }
 
 export class Counters {
@@ -92,6 +96,8 @@ export class Counters {
       remoteErrors: sum(ST_REMOTE_ERRORS),
       remoteLeaseWaits: sum(ST_REMOTE_LEASE_WAITS),
       remoteInvalid: sum(ST_REMOTE_INVALID),
+      computeTexts: sum(ST_COMPUTE_TEXTS),
+      computeEmbedded: sum(ST_COMPUTE_EMBEDDED),
     };
   }
 }

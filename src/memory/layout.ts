@@ -169,6 +169,9 @@ export const ST_REMOTE_WRITES = 18;
 export const ST_REMOTE_ERRORS = 19;
 export const ST_REMOTE_LEASE_WAITS = 20;
 export const ST_REMOTE_INVALID = 21;
+/** getOrCompute, every thread: texts asked for, and texts sent to embed() (the rest were saved). */
+export const ST_COMPUTE_TEXTS = 22;
+export const ST_COMPUTE_EMBEDDED = 23;
 export const STATS = LOCKS + (STRIPES + 1) * LOCK_WORDS;
 
 // ── Control buffer: hash index ───────────────────────────────────────────────────────────────
