@@ -1,93 +1,75 @@
 /**
- * Trace simulator: replays a cache access trace through the real EmbeddingCache (one key per
- * access; on a miss, set) with maxEntries = the cache size, and prints its hit ratio beside an
- * exact LRU's over the same accesses.
+ * Trace simulator: replays cache access traces through the real EmbeddingCache (one key per
+ * access; on a miss, set) with maxEntries = the cache size, and through LRU, ARC and the optimal
+ * offline policy (Belady's OPT) at the same size, all in one run, and prints one table of hit
+ * ratios with the gap between embedcache and ARC in percentage points.
  *
  *   npm run simulate -- [--traces DIR] [--only gli,OLTP] [--sizes 250,500] [--json FILE]
+ *                       [--policies lru,arc,opt,embedcache]
  *
- * Trace formats (see the traces' README): `.lis` (ARC): "start count x y" per line, expanding
- * to keys start … start+count-1; `.trace` (LIRS): one integer per line, blank lines and `*`
- * skipped; web07/web12: 4-byte big-endian signed integers.
+ * Traces missing from DIR are skipped. The policies live in scripts/simulate/ (one file each);
+ * the trace formats in scripts/simulate/traces.ts. Where the traces' README publishes figures
+ * (OLTP: LRU and ARC; gli: LRU), they are checked after the table.
  */
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { basename, join, resolve } from 'node:path';
+import { existsSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { EmbeddingCache } from '../src/index.js';
+import { arc } from './simulate/arc.js';
+import { belady, nextUses } from './simulate/belady.js';
+import { embedcache } from './simulate/embedcache.js';
+import { lru } from './simulate/lru.js';
+import { replay, type Policy } from './simulate/policy.js';
+import {
+  columns,
+  formatRow,
+  header,
+  parsePolicies,
+  POLICY_TITLES,
+  type PolicyId,
+  type Row,
+} from './simulate/table.js';
+import { defaultSizes, listTraces, PUBLISHED, readTrace } from './simulate/traces.js';
 
-const BINARY_TRACES = new Set(['web07.trace', 'web12.trace']);
+export { readTrace } from './simulate/traces.js';
 
-/** Cache sizes per trace: the published table's where there is one, else fractions of the unique keys. */
-const PUBLISHED_SIZES: Record<string, number[]> = {
-  'OLTP.lis': [1000, 2000, 5000, 10000, 15000],
-  'gli.trace': [250, 500, 750, 1000, 1250, 1500, 1750, 2000],
-};
-
-export function readTrace(path: string): Int32Array {
-  const name = basename(path);
-  const raw = readFileSync(path);
-  if (BINARY_TRACES.has(name)) {
-    const out = new Int32Array(raw.length >>> 2);
-    for (let i = 0; i < out.length; i++) out[i] = raw.readInt32BE(i * 4);
-    return out;
+async function makePolicy(
+  id: PolicyId,
+  size: number,
+  trace: Int32Array,
+  next: () => Int32Array,
+): Promise<Policy> {
+  switch (id) {
+    case 'embedcache':
+      return embedcache(size);
+    case 'lru':
+      return lru(size);
+    case 'arc':
+      return arc(size);
+    case 'opt':
+      return belady(size, trace, next());
   }
-  const keys: number[] = [];
-  for (const line of raw.toString('latin1').split('\n')) {
-    const t = line.trim();
-    if (t === '' || t.startsWith('*')) continue;
-    const parts = t.split(/\s+/);
-    if (name.endsWith('.lis')) {
-      const start = Number(parts[0]);
-      const count = Number(parts[1]);
-      for (let k = 0; k < count; k++) keys.push(start + k);
-    } else {
-      keys.push(Number(parts[0]));
-    }
-  }
-  return Int32Array.from(keys);
 }
 
-/** Exact LRU over a Map (insertion order = recency order). */
-export function lruHitRatio(trace: Int32Array, size: number): number {
-  const m = new Map<number, true>();
-  let hits = 0;
-  for (const k of trace) {
-    if (m.has(k)) {
-      hits++;
-      m.delete(k);
-      m.set(k, true);
-    } else {
-      m.set(k, true);
-      if (m.size > size) m.delete(m.keys().next().value!);
+function publishedCheck(rows: Row[]): string[] {
+  const out: string[] = [];
+  for (const [file, pub] of Object.entries(PUBLISHED)) {
+    for (const id of ['lru', 'arc'] as const) {
+      const figures = pub[id];
+      if (!figures) continue;
+      const cells: string[] = [];
+      for (const [j, size] of pub.sizes.entries()) {
+        const ours = rows.find((r) => r.trace === file && r.size === size)?.ratios[id];
+        if (ours === undefined) continue;
+        const d = Math.round((ours * 100 - figures[j]!) * 100) / 100 || 0;
+        cells.push(
+          `${size}: ${(ours * 100).toFixed(2)} vs ${figures[j]!.toFixed(2)} (${d >= 0 ? '+' : ''}${d.toFixed(2)})`,
+        );
+      }
+      if (cells.length) out.push(`  ${file} ${POLICY_TITLES[id].replace(' %', '')}: ${cells.join(', ')}`);
     }
   }
-  return hits / trace.length;
-}
-
-export async function cacheHitRatio(trace: Int32Array, size: number): Promise<number> {
-  const cache = await EmbeddingCache.open({
-    maxEntries: size,
-    maxBytes: 64 * 1024 * 1024,
-    expectedEntries: size,
-  });
-  const v = new Float32Array(4);
-  let hits = 0;
-  for (const k of trace) {
-    const text = String(k);
-    if (cache.get(text) !== undefined) hits++;
-    else {
-      v[0] = k;
-      cache.set(text, v);
-    }
-  }
-  await cache.close();
-  return hits / trace.length;
-}
-
-function defaultSizes(name: string, trace: Int32Array): number[] {
-  const published = PUBLISHED_SIZES[name];
-  if (published) return published;
-  const unique = new Set(trace).size;
-  return [0.05, 0.1, 0.25, 0.5].map((f) => Math.max(16, Math.round(unique * f)));
+  return out;
 }
 
 async function main(): Promise<void> {
@@ -97,8 +79,16 @@ async function main(): Promise<void> {
       only: { type: 'string' },
       sizes: { type: 'string' },
       json: { type: 'string' },
+      policies: { type: 'string' },
     },
   });
+  let policies: PolicyId[];
+  try {
+    policies = parsePolicies(values.policies);
+  } catch (err) {
+    console.error(`--policies: ${(err as Error).message}`);
+    process.exit(2);
+  }
   const dir = values.traces!;
   if (!existsSync(dir)) {
     console.error(
@@ -107,29 +97,65 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const only = values.only?.split(',').map((s) => s.trim());
-  const files = readdirSync(dir)
-    .filter((f) => f.endsWith('.trace') || f.endsWith('.lis'))
-    .filter((f) => !only || only.some((o) => f.startsWith(o)))
-    .sort();
-  const rows: { trace: string; size: number; accesses: number; lru: number; embedcache: number }[] = [];
-  console.log('trace          size    accesses   LRU %   embedcache %   Δ pp');
+  const files = listTraces(dir, only);
+  const missing = only?.filter((o) => !files.some((f) => f.startsWith(o))) ?? [];
+  if (missing.length) console.log(`skipped (no such trace in ${dir}): ${missing.join(', ')}\n`);
+  const started = performance.now();
+  const seconds: Partial<Record<PolicyId, number>> = {};
+  const rows: Row[] = [];
+  const cols = columns(policies);
+  console.log(header(cols));
   for (const f of files) {
     const trace = readTrace(join(dir, f));
+    if (trace.length === 0) {
+      console.log(`(${f}: empty, skipped)`);
+      continue;
+    }
+    let next: Int32Array | undefined;
+    const nextOnce = (): Int32Array => (next ??= nextUses(trace));
     const sizes = values.sizes ? values.sizes.split(',').map(Number) : defaultSizes(f, trace);
     for (const size of sizes) {
-      const lru = lruHitRatio(trace, size);
-      const ours = await cacheHitRatio(trace, size);
-      rows.push({ trace: f, size, accesses: trace.length, lru, embedcache: ours });
-      console.log(
-        `${f.padEnd(14)} ${String(size).padStart(5)} ${String(trace.length).padStart(11)} ${(lru * 100).toFixed(2).padStart(7)} ${(ours * 100).toFixed(2).padStart(14)} ${((ours - lru) * 100).toFixed(2).padStart(6)}`,
-      );
+      const row: Row = { trace: f, size, accesses: trace.length, ratios: {} };
+      for (const id of policies) {
+        const t0 = performance.now();
+        const policy = await makePolicy(id, size, trace, nextOnce);
+        try {
+          row.ratios[id] = replay(policy, trace) / trace.length;
+        } finally {
+          await policy.close?.();
+        }
+        seconds[id] = (seconds[id] ?? 0) + (performance.now() - t0) / 1000;
+      }
+      rows.push(row);
+      console.log(formatRow(cols, row));
     }
   }
-  const worse = rows.filter((r) => r.embedcache < r.lru - 1e-9);
+  const total = (performance.now() - started) / 1000;
+  console.log('');
+  for (const base of ['lru', 'arc'] as const) {
+    if (!policies.includes('embedcache') || !policies.includes(base)) continue;
+    const worse = rows.filter((r) => r.ratios.embedcache! < r.ratios[base]! - 1e-9);
+    console.log(
+      `${rows.length} runs; embedcache below ${base.toUpperCase()} in ${worse.length}` +
+        (worse.length ? ': ' + worse.map((r) => `${r.trace}@${r.size}`).join(', ') : ''),
+    );
+  }
+  const checks = publishedCheck(rows);
+  if (checks.length) console.log(`published figures (ours vs published, pp):\n${checks.join('\n')}`);
   console.log(
-    `\n${rows.length} runs; embedcache below LRU in ${worse.length}${worse.length ? ': ' + worse.map((r) => `${r.trace}@${r.size}`).join(', ') : ''}`,
+    `time: ${total.toFixed(1)} s (` +
+      policies
+        .map((id) => `${POLICY_TITLES[id].replace(' %', '')} ${(seconds[id] ?? 0).toFixed(1)} s`)
+        .join(', ') +
+      ')',
   );
-  if (values.json) writeFileSync(values.json, JSON.stringify({ node: process.version, rows }, null, 2));
+  if (values.json) {
+    const flat = rows.map((r) => ({ trace: r.trace, size: r.size, accesses: r.accesses, ...r.ratios }));
+    writeFileSync(
+      values.json,
+      JSON.stringify({ node: process.version, policies, seconds: total, rows: flat }, null, 2),
+    );
+  }
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
