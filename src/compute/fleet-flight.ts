@@ -11,9 +11,9 @@
  *    second model call (the same double check as the local one).
  * 3. We embed what we lease, write it to Redis and wait for Redis to take it (publish), and only
  *    then end the leases: a machine waiting on our lease finds the value when it is released.
- * 4. Holding no leases, we poll for the texts other machines hold (backing off from 10 to 200
+ * 4. Holding no leases, we poll for the texts other machines hold (backing off from 10 to 50
  *    ms): a value that appears is a hit; a lease that is gone (its machine died, or its model call
- *    failed) is taken over and embedded here next round. After waitTimeoutMs a text is embedded
+ *    failed) is taken over, read once more, and embedded here next round if still missing. After waitTimeoutMs a text is embedded
  *    here regardless.
  *
  * Correctness never rests on a lease: a lease that expires early, or Redis going away, costs a
@@ -49,6 +49,9 @@ export interface FleetFlight {
   /** Counts texts waited for under another machine's lease. */
   countWaits(n: number): void;
 }
+
+/** Longest pause between two polls for texts another machine is embedding. */
+const MAX_POLL_MS = 50;
 
 /** Per unique text: what the fleet knows of it. */
 export const FLEET_UNKNOWN = 0;
@@ -202,11 +205,32 @@ export class FleetRound {
         this.names[u] = names[i];
         taken.push(u);
       }
-      // Holding leases now: embed them before waiting any longer (never wait while holding).
-      if (taken.length > 0) return still;
+      if (taken.length > 0) {
+        // Its holder may have published and released between our read and our lease: read the
+        // texts we took once more (as leaseAndRecheck does) before embedding any of them.
+        const again = await this.fleet.fetch(
+          this.keys,
+          taken.map((u) => this.at[u]!),
+          this.opts,
+        );
+        const done: string[] = [];
+        const found = new Set<number>();
+        for (let i = 0; i < taken.length; i++) {
+          const v = again[i];
+          if (v === undefined) continue;
+          const u = taken[i]!;
+          hit(u, v);
+          found.add(u);
+          done.push(this.names[u]!);
+          this.state[u] = FLEET_LOCAL;
+        }
+        await this.fleet.release(done);
+        // Holding leases now: embed them before waiting any longer (never wait while holding).
+        return still.filter((u) => !found.has(u));
+      }
       pending = still;
       await new Promise((resolve) => setTimeout(resolve, delay));
-      delay = Math.min(200, delay * 2);
+      delay = Math.min(MAX_POLL_MS, delay * 2);
     }
   }
 }
