@@ -429,7 +429,12 @@ export class Tiers {
     return out;
   }
 
-  /** Stores a vector read from Redis locally, set-if-absent and only if nothing was dropped since `drops`. */
+  /**
+   * Stores a vector read from Redis locally, set-if-absent and only if nothing was dropped since
+   * `drops`. With persist it goes to disk too, with a stamp of its own but not counted pending:
+   * a pending count would refuse the adoption of the batch's next key in the same bucket, and
+   * memory holds this key while the write is queued (a disk promotion of it cannot happen then).
+   */
   private adopt(
     k: Int32Array,
     ko: number,
@@ -440,13 +445,12 @@ export class Tiers {
     drops: number,
   ): void {
     const spill = this.spill;
-    const toDisk = spill !== null && (spill.persist || expiresAt !== 0);
-    if (!this.store.adopt(k, ko, m.id, m.cls, v, expiresAt, drops, toDisk) || !toDisk) return;
+    if (!this.store.adopt(k, ko, m.id, m.cls, v, expiresAt, drops)) return;
+    if (spill === null || (!spill.persist && expiresAt === 0)) return;
     spill.enqueue(
       { key: keyBytes(k, ko), model, vector: v, createdMs: Date.now(), expiresMs: expiresAt },
       this.store.registry.generation(m.id),
-      this.store.lastStamp,
-      this.store.bucketOf(k, ko),
+      this.store.stamps.next(),
     );
   }
 

@@ -78,16 +78,25 @@ export class FleetRound {
   }
 
   /**
-   * Leases the texts of `need` not leased yet and re-reads the ones we got. Returns the texts to
-   * embed here; `hits` receives (u, vector) for values found; `held` receives texts another
-   * machine holds (to wait for once we hold no leases).
+   * Leases the texts of `need` not leased yet (at most `most`; the others go to `later`, for the
+   * next round) and re-reads the ones we got. Returns the texts to embed here; `hit` receives
+   * (u, vector) for values found; `held` receives texts another machine holds (to wait for once
+   * we hold no leases).
    */
   async leaseAndRecheck(
     need: readonly number[],
     hit: (u: number, v: Float32Array) => void,
     held: number[],
+    later: number[],
+    most: number,
   ): Promise<number[]> {
-    const fresh = need.filter((u) => this.state[u] === FLEET_UNKNOWN);
+    let fresh = need.filter((u) => this.state[u] === FLEET_UNKNOWN);
+    if (fresh.length > most) {
+      for (const u of fresh.slice(most)) later.push(u);
+      fresh = fresh.slice(0, most);
+      const deferred = new Set(later);
+      need = need.filter((u) => !deferred.has(u));
+    }
     if (fresh.length === 0) return [...need];
     const names = this.fleet.namesOf(
       this.keys,
@@ -128,10 +137,20 @@ export class FleetRound {
     return need.filter((u) => !skip.has(u));
   }
 
-  /** Renews the leases of `us` still ahead of us. */
-  renew(us: readonly number[]): Promise<void> {
-    const names = us.filter((u) => this.state[u] === FLEET_LEASED).map((u) => this.names[u]!);
-    return names.length === 0 ? Promise.resolve() : this.fleet.renew(names, this.fleet.leaseMs);
+  /**
+   * Renews the leases of `us` still held every third of leaseMs until the returned function is
+   * called (the timer never keeps the process alive).
+   */
+  keepLeased(us: readonly number[]): () => void {
+    const timer = setInterval(
+      () => {
+        const names = us.filter((u) => this.state[u] === FLEET_LEASED).map((u) => this.names[u]!);
+        if (names.length > 0) void this.fleet.renew(names, this.fleet.leaseMs);
+      },
+      Math.max(50, this.fleet.leaseMs / 3),
+    );
+    timer.unref();
+    return () => clearInterval(timer);
   }
 
   /** Publishes a computed batch to Redis, then ends its leases. */

@@ -291,37 +291,47 @@ async function resolveUnique(
       }
       // Across machines: lease what we claimed, and wait later for what other machines hold.
       const fleetHeld: number[] = [];
-      if (fleet !== null && need.length > 0) need = await fleet.leaseAndRecheck(need, found, fleetHeld);
+      if (fleet !== null && need.length > 0) {
+        // A few batches' worth per round, so the machines of a fleet share a cold corpus
+        // instead of one leasing all of it; the rest waits for the next round, still claimed.
+        need = await fleet.leaseAndRecheck(need, found, fleetHeld, next, 2 * batchSize);
+      }
+      // Renewed while the model runs, not only between batches: one slow batch must not outlive
+      // the leases of the texts it carries.
+      const stopRenewing = fleet?.keepLeased(need);
       let renewed = Date.now();
-      for (let b = 0; b < need.length; b += batchSize) {
-        const batch = need.slice(b, b + batchSize);
-        if (Date.now() - renewed > lease / 4) {
-          // Long runs of batches: keep the leases of the claims still ahead of us fresh.
-          renewed = Date.now();
-          for (let i = b; i < need.length; i++) {
-            const u = need[i]!;
-            if (mySlot[u]! >= 0) table.renew(mySlot[u]!, myState[u]!, lease);
+      try {
+        for (let b = 0; b < need.length; b += batchSize) {
+          const batch = need.slice(b, b + batchSize);
+          if (Date.now() - renewed > lease / 4) {
+            // Long runs of batches: keep the claims still ahead of us fresh.
+            renewed = Date.now();
+            for (let i = b; i < need.length; i++) {
+              const u = need[i]!;
+              if (mySlot[u]! >= 0) table.renew(mySlot[u]!, myState[u]!, lease);
+            }
           }
-          await fleet?.renew(need.slice(b));
+          const batchTexts = batch.map((u) => unique[u]!);
+          host.count(ST_COMPUTE_EMBEDDED, batchTexts.length);
+          const got = await callEmbed(embed, batchTexts);
+          const vs = checkVectors(got, batchTexts.length);
+          storeBatch(
+            host,
+            keys,
+            batch.map((u) => at[u]!),
+            vs,
+            opts,
+          );
+          // In Redis before other machines' waiters are let go (their lease ends after this).
+          await fleet?.publish(batch, vs);
+          for (let i = 0; i < batch.length; i++) {
+            const u = batch[i]!;
+            vectors[u] = vs[i]!;
+            release(u);
+          }
         }
-        const batchTexts = batch.map((u) => unique[u]!);
-        host.count(ST_COMPUTE_EMBEDDED, batchTexts.length);
-        const got = await callEmbed(embed, batchTexts);
-        const vs = checkVectors(got, batchTexts.length);
-        storeBatch(
-          host,
-          keys,
-          batch.map((u) => at[u]!),
-          vs,
-          opts,
-        );
-        // In Redis before other machines' waiters are let go (their lease ends after this).
-        await fleet?.publish(batch, vs);
-        for (let i = 0; i < batch.length; i++) {
-          const u = batch[i]!;
-          vectors[u] = vs[i]!;
-          release(u);
-        }
+      } finally {
+        stopRenewing?.();
       }
 
       // Now, holding no claims, wait for the texts other callers are embedding.

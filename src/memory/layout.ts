@@ -65,13 +65,14 @@ export const H_DEAD_RING = 36;
 /** Batches committed to the spill file by any thread: a reader renews its snapshot when it moved. */
 export const H_DISK_COMMITS = 46;
 /**
- * The fleet's clear() epoch as this machine knows it (remote/generations.ts): part of every
- * remote key, raised (never lowered) by whichever thread learns a bump first.
+ * The fleet's clear() epoch as this machine knows it (remote/generations.ts): 64 bits at an even
+ * word (a millisecond time), part of every remote key, raised (never lowered) by whichever
+ * thread learns a bump first.
  */
-export const H_FLEET_EPOCH = 47;
+export const H_FLEET_EPOCH = 48;
 /** Tokens the dead-token rings remember (a ring of them is 1 + DEAD_SLOTS words). */
 export const DEAD_SLOTS = 8;
-export const HEADER_WORDS = 48;
+export const HEADER_WORDS = 52;
 export const MAGIC = 0x45434348; // "ECCH"
 /**
  * 2: drop counter, order-stamp clock, dead-token ring, disk commits (header words 33-46); a
@@ -109,7 +110,7 @@ export const M_DIMS = 0;
 export const M_GEN = 1;
 export const M_CLASS = 2;
 export const M_NAME_LEN = 3;
-/** The fleet's generation of this model as this machine knows it (remote tier; raised, never lowered). */
+/** The fleet's generation of this model as this machine knows it: 64 bits (words 4-5; remote tier; raised, never lowered). */
 export const M_FLEET_GEN = 4;
 /** Live entries of the current generation (own cache line: bumped on inserts). */
 export const M_LIVE = LINE_WORDS;

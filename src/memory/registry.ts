@@ -26,6 +26,7 @@ import {
   M_NAME,
   M_FLEET_GEN,
   M_NAME_LEN,
+  LOCKS,
   MAX_CLASSES,
   MAX_DIMS,
   MAX_MODEL_NAME_BYTES,
@@ -42,12 +43,14 @@ const decoder = new TextDecoder();
 export class ModelRegistry {
   private readonly ids = new Map<string, number>();
   private readonly bytes: Uint8Array;
+  private readonly wide: BigInt64Array;
 
   constructor(
     private readonly ctl: Int32Array,
     private readonly locks: LockTable,
   ) {
     this.bytes = new Uint8Array(ctl.buffer, ctl.byteOffset, ctl.byteLength);
+    this.wide = wideView(ctl);
   }
 
   /** Word index of model `id`'s record. */
@@ -124,12 +127,12 @@ export class ModelRegistry {
 
   /** The fleet's generation of model `id` as this machine knows it (0 until the remote tier learns one). */
   fleetGeneration(id: number): number {
-    return Atomics.load(this.ctl, this.record(id) + M_FLEET_GEN);
+    return loadWide(this.wide, this.record(id) + M_FLEET_GEN);
   }
 
   /** Raises the known fleet generation of `id` to g; true if this call raised it (the caller then drops the older one locally). */
   raiseFleetGeneration(id: number, g: number): boolean {
-    return raiseWord(this.ctl, this.record(id) + M_FLEET_GEN, g);
+    return raiseWide(this.wide, this.record(id) + M_FLEET_GEN, g);
   }
 
   name(id: number): string {
@@ -221,11 +224,21 @@ export function dimensionMismatch(model: string, expected: number, got: number):
   );
 }
 
-/** Atomically raises ctl[at] to v if v is larger; true if this call raised it. */
-export function raiseWord(ctl: Int32Array, at: number, v: number): boolean {
+/** A 64-bit view of the control words (header and model records): index = word / 2, at even words. */
+export function wideView(ctl: Int32Array): BigInt64Array {
+  return new BigInt64Array(ctl.buffer, ctl.byteOffset, LOCKS >>> 1);
+}
+
+export function loadWide(wide: BigInt64Array, word: number): number {
+  return Number(Atomics.load(wide, word >>> 1));
+}
+
+/** Atomically raises the 64-bit word at `word` (even) to v if v is larger; true if this call raised it. */
+export function raiseWide(wide: BigInt64Array, word: number, v: number): boolean {
+  const big = BigInt(v);
   for (;;) {
-    const cur = Atomics.load(ctl, at);
-    if (cur >= v) return false;
-    if (Atomics.compareExchange(ctl, at, cur, v) === cur) return true;
+    const cur = Atomics.load(wide, word >>> 1);
+    if (cur >= big) return false;
+    if (Atomics.compareExchange(wide, word >>> 1, cur, big) === cur) return true;
   }
 }

@@ -102,7 +102,7 @@ import {
 import { LockTable } from './lock.js';
 import { StampClock } from './stamps.js';
 import { clearReferenced, markReferenced } from './policy.js';
-import { ModelRegistry, raiseWord } from './registry.js';
+import { loadWide, ModelRegistry, raiseWide, wideView } from './registry.js';
 import { Counters } from './counters.js';
 import { Arena, planStore } from './arena.js';
 import { FreeSlots } from './free-slots.js';
@@ -124,6 +124,8 @@ const READ_RETRIES = 16;
 export class SharedStore {
   readonly parts: StoreParts;
   readonly registry: ModelRegistry;
+  /** 64-bit view of the control words (the fleet epoch). */
+  private readonly wide: BigInt64Array;
   readonly counters: Counters;
   readonly token: number;
 
@@ -207,6 +209,7 @@ export class SharedStore {
       },
     );
     this.registry = new ModelRegistry(this.ctl, this.locks);
+    this.wide = wideView(this.ctl);
     this.stamps = new StampClock(parts.control);
     this.pending = pendingAt(parts.buckets);
     const arena = new Arena(parts, this.ctl, this.token, this.registry, this.locks);
@@ -241,12 +244,12 @@ export class SharedStore {
 
   /** The fleet's clear() epoch as this machine knows it (remote tier). */
   fleetEpoch(): number {
-    return Atomics.load(this.ctl, H_FLEET_EPOCH);
+    return loadWide(this.wide, H_FLEET_EPOCH);
   }
 
   /** Raises the known fleet epoch to e; true if this call raised it. */
   raiseFleetEpoch(e: number): boolean {
-    return raiseWord(this.ctl, H_FLEET_EPOCH, e);
+    return raiseWide(this.wide, H_FLEET_EPOCH, e);
   }
 
   // ── Reads (no lock) ────────────────────────────────────────────────────────────────────────
@@ -442,8 +445,7 @@ export class SharedStore {
   /**
    * Stores a vector read from the remote tier under the same guards as promote() (no entry, no
    * drop since `drops`, no disk write pending in the bucket). Unlike a disk promotion the entry is
-   * not on disk: an eviction spills it like any other, and with `toDisk` (persist) the caller
-   * queues it for disk now (it takes a stamp and a pending count, as set() does).
+   * not marked as on disk: an eviction spills it like any other entry.
    */
   adopt(
     k: Int32Array,
@@ -453,9 +455,8 @@ export class SharedStore {
     vec: Float32Array,
     expiresAt: number,
     drops: number,
-    toDisk: boolean,
   ): boolean {
-    return this.write(k, ko, m, cls, vec, expiresAt, true, drops, toDisk, false);
+    return this.write(k, ko, m, cls, vec, expiresAt, true, drops, false, false);
   }
 
   /** The bucket of key k[ko…] (the tag of its disk writes). */

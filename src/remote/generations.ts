@@ -2,7 +2,7 @@
  * Fleet generations: how invalidateModel() and clear() stay O(1) across machines.
  *
  * Redis holds a generation per model (hash P:gens) and an epoch for clear() (P:epoch); a bump
- * sets one to max(itself + 1, the time in seconds) with a small script (BUMP), so numbers only
+ * sets one to max(itself + 1, the time in milliseconds) with a small script (BUMP), so numbers only
  * grow, even across a Redis that lost its data. Both are part of every remote key (format.ts), so a bump makes every older key a miss at
  * once, whatever their number, and the old keys go by TTL or the background sweep (sweep.ts).
  *
@@ -41,16 +41,14 @@ export interface GenerationHooks {
 
 type Bump = { kind: 'model'; model: string } | { kind: 'epoch' };
 
-/** Generations count seconds from here (2026-01-01), so they fit the int32 words of shared memory until 2094. */
-const GENERATION_ORIGIN_S = 1_767_225_600;
-
 /**
- * A bump sets the counter to max(counter + 1, now in seconds): numbers only grow, and a bump made
- * after Redis lost its data cannot land on a number some machine still holds (its view came from
- * an earlier second). KEYS[1]: the hash (field ARGV[1]) or, with ARGV[1] empty, a string counter.
+ * A bump sets the counter to max(counter + 1, now in milliseconds): numbers only grow, and a
+ * bump made after Redis lost its data cannot land on a number some machine still holds (its view
+ * came from an earlier millisecond, as far as the machines' clocks agree). KEYS[1]: the hash (field ARGV[1]) or, with ARGV[1] empty, a string counter.
  */
-function nowS(): number {
-  return Math.floor(Date.now() / 1000) - GENERATION_ORIGIN_S;
+/** Generations are millisecond times (64-bit words in shared memory). */
+function nowMs(): number {
+  return Date.now();
 }
 
 const BUMP = `local cur
@@ -219,7 +217,7 @@ export class FleetGenerations {
     // What the script will most likely answer (see BUMP), so its answer drops nothing twice.
     this.store.registry.raiseFleetGeneration(
       id,
-      Math.max(this.store.registry.fleetGeneration(id) + 1, nowS()),
+      Math.max(this.store.registry.fleetGeneration(id) + 1, nowMs()),
     );
     this.pending.push({ kind: 'model', model });
     return this.sendPending();
@@ -227,7 +225,7 @@ export class FleetGenerations {
 
   /** Our own clear(). */
   bumpEpoch(): Promise<void> {
-    this.store.raiseFleetEpoch(Math.max(this.store.fleetEpoch() + 1, nowS()));
+    this.store.raiseFleetEpoch(Math.max(this.store.fleetEpoch() + 1, nowMs()));
     this.pending.push({ kind: 'epoch' });
     return this.sendPending();
   }
@@ -253,7 +251,7 @@ export class FleetGenerations {
     while (this.pending.length > 0) {
       const b = this.pending[0]!;
       const n = this.names;
-      const now = String(nowS());
+      const now = String(nowMs());
       const r = await this.link.call(() =>
         b.kind === 'model'
           ? this.link.send(n.gens, false, ['EVAL', BUMP, '1', n.gens, b.model, now])

@@ -41,8 +41,13 @@ export interface RemoteSettings {
 
 /** How long a delete's tombstone keeps a late write of an older copy out. */
 export const TOMBSTONE_MS = 60 * 60 * 1000;
-/** Most values one write-behind round sends (in one tick). */
-const WRITE_BATCH = 512;
+/** Most values one write-behind round sends (in one tick): about 400 KB of 768-d vectors. */
+const WRITE_BATCH = 128;
+/**
+ * Writes get this many times timeoutMs: they are behind the caller (only flush() and
+ * getOrCompute's publish wait for them), and a batch is larger than a read.
+ */
+const WRITE_TIMEOUT_FACTOR = 4;
 
 /** Keeps the copy with the higher stamp (bytes 9-16 of a value, big-endian); ARGV[2]: PX, 0 for none. */
 const CONDITIONAL_SET = `local cur = redis.call('GETRANGE', KEYS[1], 0, 15)
@@ -272,8 +277,9 @@ export class RemoteTier {
   async writeNow(batch: readonly Write[]): Promise<boolean> {
     if (batch.length === 0) return true;
     if (!(await this.usable())) return false;
-    const r = await this.link.call(() =>
-      Promise.all([this.keepSecret(), ...batch.map((w) => this.conditionalSet(w))]),
+    const r = await this.link.call(
+      () => Promise.all([this.keepSecret(), ...batch.map((w) => this.conditionalSet(w))]),
+      this.settings.timeoutMs * WRITE_TIMEOUT_FACTOR,
     );
     if (r === FAILED) return false;
     if (!this.secretHeld(r[0])) return false;

@@ -1,8 +1,9 @@
 /**
  * The spill tier: entries the memory tier evicts (and, with persist, every entry) kept in an
  * LMDB file, read back synchronously on a memory miss. SpillTier is the public surface and the
- * only module that imports 'lmdb' as a value: it opens the environment and composes the parts
- * that each live in their own file, given the handles they need:
+ * cache's only module that imports 'lmdb' as a value (the CLI, src/cli/, opens files read-only
+ * on its own): it opens the environment and composes the parts that each live in their own
+ * file, given the handles they need:
  *
  *   preflight.ts     checks before LMDB maps the file; open/format errors
  *   format.ts        the byte formats of records, keys and meta records

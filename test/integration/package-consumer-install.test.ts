@@ -89,6 +89,27 @@ describe('consumer install', () => {
     // Tests and sources do not.
     expect(existsSync(join(app, 'node_modules/embedcache/test'))).toBe(false);
 
+    // The subpath exports resolve to built files; embedcache/ai loads without its optional peer.
+    for (const sub of ['langchain', 'ai', 'llamaindex', 'metrics']) {
+      const { stdout: resolved } = await exec(
+        process.execPath,
+        ['--input-type=module', '-e', `console.log(import.meta.resolve('embedcache/${sub}'))`],
+        { cwd: app, env },
+      );
+      expect(existsSync(fileURLToPath(resolved.trim())), `embedcache/${sub}`).toBe(true);
+    }
+    await exec(process.execPath, ['--input-type=module', '-e', "await import('embedcache/ai')"], {
+      cwd: app,
+      env,
+    });
+    // The bin is installed and runs.
+    const { stdout: help } = await exec(join(app, 'node_modules/.bin/embedcache'), ['--help'], {
+      cwd: app,
+      env,
+    });
+    expect(help).toMatch(/stats/);
+    expect(help).toMatch(/export/);
+
     await writeFile(join(app, 'main.mjs'), CONSUMER);
     const { stdout } = await exec(process.execPath, ['main.mjs'], { cwd: app, env });
     const out = JSON.parse(stdout.trim().split('\n').pop()!);

@@ -6,6 +6,10 @@
  * Keys carry one of 16 hash tags (remote/format.ts), so a batch read is one MGET per tag bucket:
  * at most 16 commands in all, a few per node — not one per key. The test counts the MGETs each
  * node served for one fetchMany of 1,000 texts from Redis's own command statistics.
+ *
+ * remote.timeoutMs is 5 s here: a write-behind batch (up to 512 conditional SETs, sent as one
+ * call) that takes longer than timeoutMs on a loaded test machine is dropped and counted as an
+ * error, by design; the default 500 ms would make the setup's writes flaky under load.
  */
 import { createCluster } from 'redis';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -69,8 +73,8 @@ describe('remote tier on a Redis Cluster (3 masters)', () => {
       let a: EmbeddingCache | undefined;
       let b: EmbeddingCache | undefined;
       try {
-        a = await open({ maxBytes: 64 * 1024 * 1024, remote: { client: clientA } });
-        b = await open({ maxBytes: 64 * 1024 * 1024, remote: { client: clientB } });
+        a = await open({ maxBytes: 64 * 1024 * 1024, remote: { client: clientA, timeoutMs: 5000 } });
+        b = await open({ maxBytes: 64 * 1024 * 1024, remote: { client: clientB, timeoutMs: 5000 } });
         expect(a.stats().remote!.state).toBe('up');
         expect(b.stats().remote!.state).toBe('up');
 

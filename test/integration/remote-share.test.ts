@@ -432,7 +432,7 @@ describe('remote tier: a fleet shares one Redis', { timeout: 60_000 }, () => {
     expect(ms).toBeLessThan(1500);
     expectBitExact(b.get('two', { model: 'o' }), vectorFor(2, 0, DIMS));
     await a.flush();
-    expect(await server.cli('HGET', 'inv:gens', 'm')).toBe('1');
+    expect(Number(await server.cli('HGET', 'inv:gens', 'm'))).toBeGreaterThan(0);
     // Redis's old copy is not read any more, by B or by a cache opened now.
     expect(await b.fetchMany(['one'], { model: 'm' })).toEqual([undefined]);
     const c = await open({ remote: { url: server.url, prefix: 'inv' } });
@@ -452,7 +452,7 @@ describe('remote tier: a fleet shares one Redis', { timeout: 60_000 }, () => {
     );
     expect(ms).toBeLessThan(1500);
     await a.flush();
-    expect(await server.cli('GET', 'clr:epoch')).toBe('1');
+    expect(Number(await server.cli('GET', 'clr:epoch'))).toBeGreaterThan(0);
     const c = await open({ remote: { url: server.url, prefix: 'clr' } });
     expect(await c.fetchMany(['two'], { model: 'o' })).toEqual([undefined]);
     expect(await b.fetchMany(['two'], { model: 'o' })).toEqual([undefined]);
@@ -481,7 +481,7 @@ describe('remote tier: a fleet shares one Redis', { timeout: 60_000 }, () => {
     const a = await open({ remote });
     a.invalidateModel('m');
     await a.flush();
-    expect(await server.cli('HGET', 'warm:gens', 'm')).toBe('1');
+    expect(Number(await server.cli('HGET', 'warm:gens', 'm'))).toBeGreaterThan(0);
 
     const again = await open({ spill: { path, persist: true }, remote });
     for (let i = 0; i < 5; i++) expect(again.get(textFor(i), { model: 'm' }), `text ${i}`).toBeUndefined();
@@ -492,7 +492,7 @@ describe('remote tier: a fleet shares one Redis', { timeout: 60_000 }, () => {
     // The same after a clear(): nothing of the file is served.
     a.clear();
     await a.flush();
-    expect(await server.cli('GET', 'warm:epoch')).toBe('1');
+    expect(Number(await server.cli('GET', 'warm:epoch'))).toBeGreaterThan(0);
     const third = await open({ spill: { path, persist: true }, remote });
     expect(third.get('other', { model: 'o' })).toBeUndefined();
   });
