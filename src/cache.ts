@@ -5,12 +5,10 @@
  * memory.
  */
 import { randomBytes } from 'node:crypto';
-import type { FleetFlight } from './compute/fleet-flight.js';
 import { computeMany, type ComputeHost, type EmbedFunction } from './compute/get-or-compute.js';
 import { InflightTable } from './compute/inflight.js';
 import { argumentError, closedError, describe, EmbeddingCacheError, invalidText } from './errors.js';
 import { KeyHasher, SECRET_BYTES } from './key/hasher.js';
-import { ST_REMOTE_LEASE_WAITS } from './memory/layout.js';
 import { dimensionMismatch } from './memory/registry.js';
 import { planStore, SharedStore } from './memory/store.js';
 import {
@@ -26,7 +24,7 @@ import type { SpillCount, SpillStats } from './spill/types.js';
 import { type CacheHandle, HANDLE_TAG, HANDLE_VERSION, INFLIGHT_BYTES, isCacheHandle } from './handle.js';
 import { connectRemote, equalBytes, openSpill, spillCounter, spillLinks } from './open.js';
 import type { RemoteTier } from './remote/tier.js';
-import { type RemoteStats, Tiers } from './tiers.js';
+import { DEFAULT_MODEL, type RemoteStats, Tiers } from './tiers.js';
 import { toVector } from './vectors.js';
 
 export type { GetOrComputeOptions, KeyOptions, SetOptions } from './options.js';
@@ -70,8 +68,6 @@ export interface CacheStats {
    */
   compute: { texts: number; embedded: number; saved: number };
 }
-
-const DEFAULT_MODEL = 'default';
 
 export class EmbeddingCache {
   private readonly store: SharedStore;
@@ -507,30 +503,14 @@ export class EmbeddingCache {
         this.writeMany(keys, idx, vectors, opts, false);
       },
       flush: () => (this.closed ? Promise.resolve() : this.tiers.flush()),
-      fleet: this.tiers.remote === null ? null : this.fleetFlight(this.tiers.remote),
+      fleet:
+        this.tiers.remote === null
+          ? null
+          : this.tiers.fleetFlight(
+              (opts) => this.ttl(opts, 'getOrCompute'),
+              () => this.closed,
+            ),
       count: (counter, n) => this.store.counters.add(counter, n),
-    };
-  }
-
-  /** getOrCompute's view of the remote tier (compute/fleet-flight.ts). */
-  private fleetFlight(remote: RemoteTier): FleetFlight {
-    const tiers = this.tiers;
-    const modelOf = (opts: KeyOptions | undefined): string => opts?.model ?? DEFAULT_MODEL;
-    return {
-      leaseMs: remote.settings.leaseMs,
-      fetch: (keys, at, opts) =>
-        this.closed ? Promise.resolve(at.map(() => undefined)) : tiers.fetchRemote(keys, at, modelOf(opts)),
-      namesOf: (keys, at, opts) => at.map((p) => remote.keyOf(keys, p * 4, modelOf(opts))),
-      lease: (names, ms) => remote.lease(names, ms),
-      renew: (names, ms) => remote.renew(names, ms),
-      release: (names) => remote.release(names),
-      publish: async (keys, at, vectors, opts) => {
-        const ttl = this.ttl(opts, 'getOrCompute');
-        const expiresAt = ttl > 0 ? Date.now() + ttl : 0;
-        const writes = remote.writesOf(keys, at, modelOf(opts), vectors, this.store.stamps.next(), expiresAt);
-        await remote.writeNow(writes);
-      },
-      countWaits: (n) => this.store.counters.add(ST_REMOTE_LEASE_WAITS, n),
     };
   }
 
@@ -543,12 +523,7 @@ export class EmbeddingCache {
     this.assertOpen('fetchMany');
     const keys = this.hashAll(texts, opts, 'fetchMany');
     const out = this.readMany(keys, texts.length, opts);
-    if (this.tiers.remote === null) return out;
-    const at: number[] = [];
-    for (let i = 0; i < out.length; i++) if (out[i] === undefined) at.push(i);
-    if (at.length === 0) return out;
-    const got = await this.tiers.fetchRemote(keys, at, opts?.model ?? DEFAULT_MODEL);
-    for (let i = 0; i < at.length; i++) if (got[i] !== undefined) out[at[i]!] = got[i];
+    if (this.tiers.remote !== null) await this.tiers.fillFromRemote(keys, out, opts?.model ?? DEFAULT_MODEL);
     return out;
   }
 

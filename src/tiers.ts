@@ -44,12 +44,15 @@ import {
   NONE,
   ST_REMOTE_HITS,
   ST_REMOTE_INVALID,
+  ST_REMOTE_LEASE_WAITS,
   ST_REMOTE_MISSES,
   ST_SPILL_HITS,
   ST_SPILL_MISSES,
 } from './memory/layout.js';
 import { dimensionMismatch } from './memory/registry.js';
 import type { SharedStore } from './memory/store.js';
+import type { FleetFlight } from './compute/fleet-flight.js';
+import type { KeyOptions, SetOptions } from './options.js';
 import type { RemoteTier } from './remote/tier.js';
 import type { SpillTier } from './spill/tier.js';
 import type { SpillStats } from './spill/types.js';
@@ -79,6 +82,9 @@ export interface RemoteStats {
    */
   state: 'up' | 'down' | 'off';
 }
+
+/** The model of a call that names none. */
+export const DEFAULT_MODEL = 'default';
 
 /** getMany(): floats per result buffer (64 KiB). */
 const RESULT_CHUNK_FLOATS = 16 * 1024;
@@ -328,12 +334,7 @@ export class Tiers {
     let stamp = 0;
     if (toDisk) {
       stamp = this.store.lastStamp;
-      spill.enqueue(
-        { key: keyBytes(k, ko), model, vector: v, createdMs: Date.now(), expiresMs: expiresAt },
-        this.store.registry.generation(m.id),
-        stamp,
-        this.store.bucketOf(k, ko),
-      );
+      this.toDisk(spill, k, ko, model, m, v, expiresAt, stamp, this.store.bucketOf(k, ko));
     }
     if (this.remote !== null && toRemote) {
       this.remote.enqueueSet(k, ko, model, v, stamp !== 0 ? stamp : this.store.stamps.next(), expiresAt);
@@ -429,6 +430,41 @@ export class Tiers {
     return out;
   }
 
+  /** Fills the holes of `out` (keys[4i…] for out[i]) from Redis, in one read. */
+  async fillFromRemote(keys: Int32Array, out: (Float32Array | undefined)[], model: string): Promise<void> {
+    const at: number[] = [];
+    for (let i = 0; i < out.length; i++) if (out[i] === undefined) at.push(i);
+    if (at.length === 0) return;
+    const got = await this.fetchRemote(keys, at, model);
+    for (let i = 0; i < at.length; i++) if (got[i] !== undefined) out[at[i]!] = got[i];
+  }
+
+  /**
+   * getOrCompute's view of the remote tier (compute/fleet-flight.ts). `ttlOf` resolves a call's
+   * TTL as set() does; a closed cache reads nothing more.
+   */
+  fleetFlight(ttlOf: (opts: SetOptions | undefined) => number, closed: () => boolean): FleetFlight {
+    const remote = this.remote!;
+    const modelOf = (opts: KeyOptions | undefined): string => opts?.model ?? DEFAULT_MODEL;
+    return {
+      leaseMs: remote.settings.leaseMs,
+      fetch: (keys, at, opts) =>
+        closed() ? Promise.resolve(at.map(() => undefined)) : this.fetchRemote(keys, at, modelOf(opts)),
+      namesOf: (keys, at, opts) => at.map((p) => remote.keyOf(keys, p * 4, modelOf(opts))),
+      lease: (names, ms) => remote.lease(names, ms),
+      renew: (names, ms) => remote.renew(names, ms),
+      release: (names) => remote.release(names),
+      publish: async (keys, at, vectors, opts) => {
+        const ttl = ttlOf(opts);
+        const expiresAt = ttl > 0 ? Date.now() + ttl : 0;
+        await remote.writeNow(
+          remote.writesOf(keys, at, modelOf(opts), vectors, this.store.stamps.next(), expiresAt),
+        );
+      },
+      countWaits: (n) => this.store.counters.add(ST_REMOTE_LEASE_WAITS, n),
+    };
+  }
+
   /**
    * Stores a vector read from Redis locally, set-if-absent and only if nothing was dropped since
    * `drops`. With persist it goes to disk too, with a stamp of its own but not counted pending:
@@ -445,12 +481,28 @@ export class Tiers {
     drops: number,
   ): void {
     const spill = this.spill;
-    if (!this.store.adopt(k, ko, m.id, m.cls, v, expiresAt, drops)) return;
+    if (!this.store.promote(k, ko, m.id, m.cls, v, expiresAt, drops, false)) return;
     if (spill === null || (!spill.persist && expiresAt === 0)) return;
+    this.toDisk(spill, k, ko, model, m, v, expiresAt, this.store.stamps.next(), -1);
+  }
+
+  /** Queues key k's vector for disk with its order stamp; `tag` is its pending bucket (-1: not counted pending). */
+  private toDisk(
+    spill: SpillTier,
+    k: Int32Array,
+    ko: number,
+    model: string,
+    m: ModelRef,
+    v: Float32Array,
+    expiresAt: number,
+    stamp: number,
+    tag: number,
+  ): void {
     spill.enqueue(
       { key: keyBytes(k, ko), model, vector: v, createdMs: Date.now(), expiresMs: expiresAt },
       this.store.registry.generation(m.id),
-      this.store.stamps.next(),
+      stamp,
+      tag,
     );
   }
 

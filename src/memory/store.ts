@@ -428,7 +428,9 @@ export class SharedStore {
    * read (drops(), before the disk read): the vector may be of a dropped generation. Checked
    * under the stripe lock, which every drop also holds. Refused too while any disk write of the
    * key's bucket is pending in some thread's queue: the copy read may be older than it. The new
-   * entry is marked as already on disk, so evicting it writes nothing. False if not stored.
+   * entry is marked as already on disk, so evicting it writes nothing — unless `onDisk` is false
+   * (a vector read from the remote tier: an eviction spills it like any other entry). False if
+   * not stored.
    */
   promote(
     k: Int32Array,
@@ -438,25 +440,9 @@ export class SharedStore {
     vec: Float32Array,
     expiresAt: number,
     drops: number,
+    onDisk = true,
   ): boolean {
-    return this.write(k, ko, m, cls, vec, expiresAt, true, drops, false, true);
-  }
-
-  /**
-   * Stores a vector read from the remote tier under the same guards as promote() (no entry, no
-   * drop since `drops`, no disk write pending in the bucket). Unlike a disk promotion the entry is
-   * not marked as on disk: an eviction spills it like any other entry.
-   */
-  adopt(
-    k: Int32Array,
-    ko: number,
-    m: number,
-    cls: number,
-    vec: Float32Array,
-    expiresAt: number,
-    drops: number,
-  ): boolean {
-    return this.write(k, ko, m, cls, vec, expiresAt, true, drops, false, false);
+    return this.write(k, ko, m, cls, vec, expiresAt, true, drops, false, onDisk);
   }
 
   /** The bucket of key k[ko…] (the tag of its disk writes). */
