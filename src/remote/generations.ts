@@ -39,12 +39,14 @@ export interface GenerationHooks {
   record?(epoch: number, gens: Record<string, number>): void;
 }
 
-type Bump = { kind: 'model'; model: string } | { kind: 'epoch' };
+/** A bump to send: Redis takes max(its value + 1, to). */
+type Bump = { kind: 'model'; model: string; to: number } | { kind: 'epoch'; to: number };
 
 /**
- * A bump sets the counter to max(counter + 1, now in milliseconds): numbers only grow, and a
- * bump made after Redis lost its data cannot land on a number some machine still holds (its view
- * came from an earlier millisecond, as far as the machines' clocks agree). KEYS[1]: the hash (field ARGV[1]) or, with ARGV[1] empty, a string counter.
+ * A bump sets the counter to max(counter + 1, to), where `to` is the bumper's own choice:
+ * max(its view + 1, now in milliseconds). Numbers only grow, and a bump made after Redis lost
+ * its data cannot land on a number some machine still holds (its view came from an earlier
+ * millisecond, as far as the machines' clocks agree). KEYS[1]: the hash (field ARGV[1]) or, with ARGV[1] empty, a string counter.
  */
 /** Generations are millisecond times (64-bit words in shared memory). */
 function nowMs(): number {
@@ -188,7 +190,7 @@ export class FleetGenerations {
   private checkRegression(epoch: number, gens: Record<string, number>): void {
     const local = this.store.fleetEpoch();
     if (epoch < local && !this.pending.some((b) => b.kind === 'epoch')) {
-      this.pending.push({ kind: 'epoch' });
+      this.pending.push({ kind: 'epoch', to: Math.max(local + 1, nowMs()) });
     }
     const registry = this.store.registry;
     for (let id = 0; id < registry.count(); id++) {
@@ -196,7 +198,7 @@ export class FleetGenerations {
       const name = registry.name(id);
       const theirs = gens[name] ?? 0;
       if (mine > theirs && !this.pending.some((b) => b.kind === 'model' && b.model === name)) {
-        this.pending.push({ kind: 'model', model: name });
+        this.pending.push({ kind: 'model', model: name, to: Math.max(mine + 1, nowMs()) });
       }
     }
     if (this.pending.length > 0) void this.sendPending();
@@ -214,19 +216,19 @@ export class FleetGenerations {
   /** Our own invalidateModel(model): new keys at once, the fleet's counter behind. */
   bumpModel(model: string): Promise<void> {
     const id = this.store.registry.ensure(model);
-    // What the script will most likely answer (see BUMP), so its answer drops nothing twice.
-    this.store.registry.raiseFleetGeneration(
-      id,
-      Math.max(this.store.registry.fleetGeneration(id) + 1, nowMs()),
-    );
-    this.pending.push({ kind: 'model', model });
+    // The number we ask Redis for, in force here at once: a set right after this call is
+    // written under it, and Redis answers with it unless another machine bumped meanwhile.
+    const to = Math.max(this.store.registry.fleetGeneration(id) + 1, nowMs());
+    this.store.registry.raiseFleetGeneration(id, to);
+    this.pending.push({ kind: 'model', model, to });
     return this.sendPending();
   }
 
   /** Our own clear(). */
   bumpEpoch(): Promise<void> {
-    this.store.raiseFleetEpoch(Math.max(this.store.fleetEpoch() + 1, nowMs()));
-    this.pending.push({ kind: 'epoch' });
+    const to = Math.max(this.store.fleetEpoch() + 1, nowMs());
+    this.store.raiseFleetEpoch(to);
+    this.pending.push({ kind: 'epoch', to });
     return this.sendPending();
   }
 
@@ -251,11 +253,11 @@ export class FleetGenerations {
     while (this.pending.length > 0) {
       const b = this.pending[0]!;
       const n = this.names;
-      const now = String(nowMs());
+      const to = String(b.to);
       const r = await this.link.call(() =>
         b.kind === 'model'
-          ? this.link.send(n.gens, false, ['EVAL', BUMP, '1', n.gens, b.model, now])
-          : this.link.send(n.epoch, false, ['EVAL', BUMP, '1', n.epoch, '', now]),
+          ? this.link.send(n.gens, false, ['EVAL', BUMP, '1', n.gens, b.model, to])
+          : this.link.send(n.epoch, false, ['EVAL', BUMP, '1', n.epoch, '', to]),
       );
       if (r === FAILED) return; // kept; the next sync retries
       this.pending.shift();
