@@ -462,11 +462,13 @@ describe('remote tier: a fleet shares one Redis', { timeout: 60_000 }, () => {
     const [, b] = await twoCaches('quiet');
     // What another machine's HINCRBY does, without its PUBLISH.
     expect(await server.cli('HINCRBY', 'quiet:gens', 'm', '1')).toBe('1');
+    // The documented bound is the re-read period (1 s) plus timeoutMs (0.5 s); the margin above
+    // it is for a loaded test machine, where timers fire late.
     const ms = await msUntil(() => b.get('one', { model: 'm' }) === undefined);
-    expect(ms).toBeLessThan(1500);
+    expect(ms).toBeLessThan(2500);
     expectBitExact(b.get('two', { model: 'o' }), vectorFor(2, 0, DIMS));
     expect(await server.cli('INCR', 'quiet:epoch')).toBe('1');
-    expect(await msUntil(() => b.get('two', { model: 'o' }) === undefined)).toBeLessThan(1500);
+    expect(await msUntil(() => b.get('two', { model: 'o' }) === undefined)).toBeLessThan(2500);
   });
 
   it('a spill file written before a bump is not served after it (its fleet marks are older)', async () => {
