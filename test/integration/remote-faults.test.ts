@@ -102,10 +102,12 @@ describe('remote tier: Redis faults never reach the caller', { timeout: 60_000 }
     // RemoteStats.errors: "Failed or timed-out calls, and calls refused while the breaker was
     // open". Every read and every write batch below is refused: each must count.
     const server = await redis();
+    // (Errors before the kill are not checked: with timeoutMs 200 a loaded machine may time out
+    // a call. What counts is the difference across the outage, below.)
     const cache = await open({ remote: { url: server.url, timeoutMs: 200 } });
     cache.set('before', vectorFor(1, 0, DIMS));
     await cache.flush();
-    expect(remoteOf(cache)).toMatchObject({ writes: 1, errors: 0, state: 'up' });
+    expect(remoteOf(cache)).toMatchObject({ writes: 1, state: 'up' });
     await server.kill();
     // Three failures open the breaker.
     for (let i = 0; i < 3 && remoteOf(cache).state === 'up'; i++) await cache.fetchMany([`probe ${i}`]);
@@ -138,7 +140,9 @@ describe('remote tier: Redis faults never reach the caller', { timeout: 60_000 }
         known.map((_, i) => vectorFor(i, 0, DIMS)),
       );
       await a.flush();
-      expect(remoteOf(a)).toMatchObject({ writes: 50, errors: 0 });
+      // (No errors: 0 here. With timeoutMs 200 a loaded machine can time a call out before the
+      // kill; the outage below is what must count errors.)
+      expect(remoteOf(a)).toMatchObject({ writes: 50 });
 
       // About 1 s of traffic; Redis is SIGKILLed 300 ms in.
       const { embed } = recorder();
