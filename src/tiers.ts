@@ -405,11 +405,18 @@ export class Tiers {
     keys: Int32Array,
     at: readonly number[],
     model: string,
+    countMisses = true,
   ): Promise<(Float32Array | undefined)[]> {
     const remote = this.remote!;
     const drops = this.store.drops();
     const known = this.findModel(model);
-    const got = await remote.read(keys, at, model, known !== undefined && known.cls >= 0 ? known.dims : 0);
+    const got = await remote.read(
+      keys,
+      at,
+      model,
+      known !== undefined && known.cls >= 0 ? known.dims : 0,
+      countMisses,
+    );
     const out = new Array<Float32Array | undefined>(at.length);
     for (let i = 0; i < at.length; i++) {
       const { vector, expiresMs } = got[i]!;
@@ -448,8 +455,10 @@ export class Tiers {
     const modelOf = (opts: KeyOptions | undefined): string => opts?.model ?? DEFAULT_MODEL;
     return {
       leaseMs: remote.settings.leaseMs,
-      fetch: (keys, at, opts) =>
-        closed() ? Promise.resolve(at.map(() => undefined)) : this.fetchRemote(keys, at, modelOf(opts)),
+      fetch: (keys, at, opts, countMisses) =>
+        closed()
+          ? Promise.resolve(at.map(() => undefined))
+          : this.fetchRemote(keys, at, modelOf(opts), countMisses),
       namesOf: (keys, at, opts) => at.map((p) => remote.keyOf(keys, p * 4, modelOf(opts))),
       lease: (names, ms) => remote.lease(names, ms),
       renew: (names, ms) => remote.renew(names, ms),

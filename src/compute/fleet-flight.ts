@@ -23,15 +23,19 @@
  */
 import type { KeyOptions, SetOptions } from '../options.js';
 
-/** @internal What getOrCompute needs from the remote tier (the cache implements it over tiers.ts). */
+/** @internal What getOrCompute needs from the remote tier (tiers.ts implements it). */
 export interface FleetFlight {
   /** How long a lease holds; renewed while embedding runs. */
   readonly leaseMs: number;
-  /** Reads keys[4·at[i]…] from Redis, adopting hits locally; a miss (or Redis unavailable) is undefined. */
+  /**
+   * Reads keys[4·at[i]…] from Redis, adopting hits locally; a miss (or Redis unavailable) is
+   * undefined. `countMisses` false: a re-read of texts whose miss was counted already.
+   */
   fetch(
     keys: Int32Array,
     at: readonly number[],
     opts: KeyOptions | undefined,
+    countMisses?: boolean,
   ): Promise<(Float32Array | undefined)[]>;
   /** The Redis names of keys[4·at[i]…] (what lease, renew and release take). */
   namesOf(keys: Int32Array, at: readonly number[], opts: KeyOptions | undefined): string[];
@@ -123,6 +127,7 @@ export class FleetRound {
       this.keys,
       mine.map((u) => this.at[u]!),
       this.opts,
+      false,
     );
     const done: string[] = [];
     for (let i = 0; i < mine.length; i++) {
@@ -197,6 +202,7 @@ export class FleetRound {
         this.keys,
         pending.map((u) => this.at[u]!),
         this.opts,
+        false,
       );
       const still: number[] = [];
       for (let i = 0; i < pending.length; i++) {
@@ -231,6 +237,7 @@ export class FleetRound {
           this.keys,
           taken.map((u) => this.at[u]!),
           this.opts,
+          false,
         );
         const done: string[] = [];
         const found = new Set<number>();

@@ -172,16 +172,23 @@ export class RemoteTier {
 
   /**
    * Reads keys[4·at[i]…] of `model` (dimension `dims`, 0 if not known yet): one MGET per
-   * bucket, all sent at once. Counts a hit or a miss per key and every invalid value. Redis
-   * unavailable: every result is a miss (counted as such, and the failure as an error).
+   * bucket, all sent at once. Counts a hit per key found, a miss per key not found (unless
+   * `countMisses` is false: getOrCompute's re-reads of a text it already counted), and every
+   * invalid value. Redis unavailable: every result is a miss (and the failure an error).
    */
-  async read(keys: Int32Array, at: readonly number[], model: string, dims: number): Promise<RemoteRead[]> {
+  async read(
+    keys: Int32Array,
+    at: readonly number[],
+    model: string,
+    dims: number,
+    countMisses = true,
+  ): Promise<RemoteRead[]> {
     const n = at.length;
     const out: RemoteRead[] = Array.from({ length: n }, () => ({ vector: undefined, expiresMs: 0 }));
     if (n === 0) return out;
     const c = this.store!.counters;
     if (!(await this.usable())) {
-      c.add(ST_REMOTE_MISSES, n);
+      if (countMisses) c.add(ST_REMOTE_MISSES, n);
       return out;
     }
     const names = at.map((p) => this.keyOf(keys, p * 4, model));
@@ -197,7 +204,7 @@ export class RemoteTier {
       ),
     );
     if (replies === FAILED) {
-      c.add(ST_REMOTE_MISSES, n);
+      if (countMisses) c.add(ST_REMOTE_MISSES, n);
       return out;
     }
     const now = Date.now();
@@ -218,7 +225,7 @@ export class RemoteTier {
       }
     }
     c.add(ST_REMOTE_HITS, hits);
-    c.add(ST_REMOTE_MISSES, n - hits);
+    if (countMisses) c.add(ST_REMOTE_MISSES, n - hits);
     return out;
   }
 
