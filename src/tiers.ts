@@ -345,6 +345,9 @@ export class Tiers {
   delete(k: Int32Array, ko: number, model: string, m: ModelRef | undefined): boolean {
     const inMemory = m !== undefined && m.cls >= 0;
     let deleted = inMemory && this.store.delete(k, ko, m.id, Date.now());
+    // The delete's order stamp, for every tier: taken under the stripe lock by the memory delete
+    // (when stamping), else now.
+    let stamp = inMemory && this.store.stamping ? this.store.lastStamp : 0;
     if (this.spill !== null) {
       const key = keyBytes(k, ko);
       const gen = this.generationOf(model);
@@ -352,17 +355,15 @@ export class Tiers {
       // The tombstone's stamp and pending count: taken under the stripe lock by the memory
       // delete, or now for a model memory has never held (no memory operation to order against).
       const b = this.store.bucketOf(k, ko);
-      let stamp = this.store.lastStamp;
       if (!inMemory) {
         stamp = this.store.stamps.next();
         this.store.markPending(b);
       }
       this.spill.delete(key, model, gen, stamp, b);
     }
-    if (this.remote !== null) {
-      const stamp = this.spill !== null ? this.store.lastStamp : this.store.stamps.next();
-      this.remote.enqueueDelete(k, ko, model, stamp);
-    }
+    // Redis is not asked whether it held the text (delete is synchronous); its tombstone goes behind.
+    if (this.remote !== null)
+      this.remote.enqueueDelete(k, ko, model, stamp !== 0 ? stamp : this.store.stamps.next());
     return deleted;
   }
 

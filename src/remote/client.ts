@@ -42,7 +42,8 @@ export interface Transport {
   subscribe(channel: string, listener: (message: string) => void): Promise<void>;
   /** Each master's connection (one, for a single node): SCAN runs per node. */
   nodes(): Promise<Transport[]>;
-  close(): Promise<void>;
+  /** Ends what this transport opened or registered (its subscription), within `grace` ms. */
+  close(grace: number): Promise<void>;
 }
 
 let redisModule: typeof import('redis') | undefined;
@@ -93,7 +94,8 @@ export interface LinkOptions {
 }
 
 export class RedisLink {
-  private failures = 0;
+  /** Failures in a row (the breaker opens at BREAKER_FAILURES). */
+  failures = 0;
   private openUntil = 0;
   private cooldown = COOLDOWN_MIN_MS;
   private probing = false;
@@ -107,6 +109,7 @@ export class RedisLink {
     private readonly owned: AnyClient | null,
     private readonly opts: LinkOptions,
     isCluster: boolean,
+    private readonly detach: () => void,
   ) {
     this.isCluster = isCluster;
   }
@@ -144,12 +147,32 @@ export class RedisLink {
       owned = client;
     }
     // An 'error' event without a listener would end the process; every fault is counted instead.
-    (client as unknown as NodeJS.EventEmitter).on('error', () => {});
+    // (Removed again at close: the client may be the caller's.)
+    const emitter = client as unknown as NodeJS.EventEmitter;
+    const quiet = (): void => {};
+    emitter.on('error', quiet);
     const isCluster = (client as { masters?: unknown }).masters !== undefined;
-    const link = new RedisLink(transportOf(client, redis.RESP_TYPES.BLOB_STRING), owned, opts, isCluster);
+    const transport = transportOf(client, redis.RESP_TYPES.BLOB_STRING);
+    const link = new RedisLink(transport, owned, opts, isCluster, () =>
+      emitter.removeListener?.('error', quiet),
+    );
     if (!(client as { isOpen?: boolean }).isOpen) {
-      const connected = await link.call(() => (client as { connect(): Promise<unknown> }).connect());
-      if (connected === FAILED) link.trip();
+      // A connection gets longer than a command (a TLS handshake, a distant Redis): opening
+      // without Redis's key secret would keep this cache off the fleet for its life. A refused
+      // connection ends the wait at once (its first error); a failure counts as an error but does
+      // not open the breaker: node-redis goes on reconnecting.
+      let onError: (e: unknown) => void = () => {};
+      const refused = new Promise<never>((_, reject) => {
+        onError = reject;
+        emitter.once('error', onError);
+      });
+      refused.catch(() => {});
+      await link.call(
+        () => Promise.race([(client as { connect(): Promise<unknown> }).connect(), refused]),
+        connectWaitMs(opts.timeoutMs),
+      );
+      emitter.removeListener?.('error', onError);
+      link.failures = 0;
     }
     return link;
   }
@@ -159,19 +182,15 @@ export class RedisLink {
     return this.failures >= BREAKER_FAILURES ? 'down' : 'up';
   }
 
-  private trip(): void {
-    this.failures = Math.max(this.failures, BREAKER_FAILURES);
-    this.openUntil = Date.now() + this.cooldown;
-  }
-
   /** Runs fn under the timeout and the breaker; FAILED on any fault (counted once). */
   async call<T>(fn: () => Promise<T>, timeoutMs = this.opts.timeoutMs): Promise<T | Failed> {
+    let probe = false;
     if (this.failures >= BREAKER_FAILURES) {
       if (Date.now() < this.openUntil || this.probing) {
         this.opts.onError(BREAKER_OPEN); // refused while the breaker is open: counted too
         return FAILED;
       }
-      this.probing = true; // half-open: this call is the probe
+      this.probing = probe = true; // half-open: this call is the probe
     }
     let timer: NodeJS.Timeout | undefined;
     try {
@@ -192,11 +211,11 @@ export class RedisLink {
       this.opts.onError(err);
       if (++this.failures >= BREAKER_FAILURES) {
         this.openUntil = Date.now() + this.cooldown;
-        if (this.probing) this.cooldown = Math.min(COOLDOWN_MAX_MS, this.cooldown * 2);
+        if (probe) this.cooldown = Math.min(COOLDOWN_MAX_MS, this.cooldown * 2);
       }
       return FAILED;
     } finally {
-      this.probing = false;
+      if (probe) this.probing = false;
       clearTimeout(timer);
     }
   }
@@ -223,15 +242,50 @@ export class RedisLink {
     return this.transport.nodes();
   }
 
+  /**
+   * Ends this link: its subscription, its error listener, and the connection if it owns it. A
+   * Redis that stopped answering would hold a graceful close forever (node-redis waits for the
+   * replies of commands we gave up on), so after a grace period the connection is destroyed.
+   */
   async close(): Promise<void> {
-    await this.transport.close();
-    if (this.owned === null) return;
+    this.detach();
+    const grace = Math.max(1000, 2 * this.opts.timeoutMs);
+    await this.transport.close(grace);
+    if (this.owned !== null) await closeWithin(this.owned, grace);
+  }
+}
+
+/** How long opening waits for a connection: a few command timeouts, at least 2 s. */
+function connectWaitMs(timeoutMs: number): number {
+  return Math.max(2000, 4 * timeoutMs);
+}
+
+/** close(), or destroy() if it has not finished within `grace` ms. */
+async function closeWithin(client: AnyClient | Closable, grace: number): Promise<void> {
+  const c = client as Closable;
+  let timer: NodeJS.Timeout | undefined;
+  const closed = await Promise.race([
+    c.close().then(
+      () => true,
+      () => true,
+    ),
+    new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(false), grace);
+    }),
+  ]);
+  clearTimeout(timer);
+  if (!closed) {
     try {
-      await this.owned.close();
+      c.destroy();
     } catch {
-      // closing a connection that is down already
+      // destroyed already
     }
   }
+}
+
+interface Closable {
+  close(): Promise<unknown>;
+  destroy(): void;
 }
 
 function reconnect(): { reconnectStrategy: (retries: number) => number } {
@@ -248,30 +302,46 @@ function transportOf(client: AnyClient, blob: number): Transport {
     nodeClient?(node: unknown): Promise<AnyClient>;
   };
   if (c.masters !== undefined) {
+    let subscribed: { channel: string; listener: (m: string) => void } | null = null;
     return {
       send: (firstKey, readonly, args) => c.sendCommand(firstKey, readonly, args, { typeMapping }),
-      subscribe: (channel, listener) => c.subscribe(channel, listener),
+      subscribe: async (channel, listener) => {
+        await c.subscribe(channel, listener);
+        subscribed = { channel, listener };
+      },
       nodes: async () => {
         const out: Transport[] = [];
         for (const m of (client as RedisClusterType).masters)
           out.push(transportOf(await c.nodeClient!(m), blob));
         return out;
       },
-      close: async () => {},
+      close: async (grace) => {
+        // The cluster may be the caller's: take back only our subscription.
+        const s = subscribed;
+        subscribed = null;
+        if (s === null) return;
+        const unsubscribe = (
+          c as unknown as { unsubscribe(ch: string, l: (m: string) => void): Promise<void> }
+        ).unsubscribe(s.channel, s.listener);
+        await Promise.race([unsubscribe.catch(() => {}), new Promise((r) => setTimeout(r, grace).unref())]);
+      },
     };
   }
   let sub: AnyClient | null = null;
   const self: Transport = {
     send: (_firstKey, _readonly, args) => c.sendCommand(args, { typeMapping }),
     subscribe: async (channel, listener) => {
-      sub ??= c.duplicate();
-      (sub as unknown as NodeJS.EventEmitter).on('error', () => {});
+      if (sub === null) {
+        sub = c.duplicate();
+        (sub as unknown as NodeJS.EventEmitter).on('error', () => {});
+      }
       if (!(sub as { isOpen?: boolean }).isOpen) await (sub as { connect(): Promise<unknown> }).connect();
       await (sub as unknown as typeof c).subscribe(channel, listener);
     },
     nodes: async () => [self],
-    close: async () => {
-      if (sub !== null) await (sub as { close(): Promise<void> }).close().catch(() => {});
+    close: async (grace) => {
+      if (sub !== null) await closeWithin(sub, grace);
+      sub = null;
     },
   };
   return self;

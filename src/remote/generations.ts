@@ -29,6 +29,8 @@ import type { KeyNames } from './format.js';
 
 /** How often the opening instance re-reads the fleet's generations. */
 export const SYNC_MS = 1000;
+/** Longest pause between two attempts to subscribe after failures. */
+const SUBSCRIBE_BACKOFF_MAX_MS = 60_000;
 
 export interface GenerationHooks {
   /** Drop `model` from the local tiers (memory and disk), without bumping the fleet again. */
@@ -70,6 +72,9 @@ export class FleetGenerations {
   /** The spill file's marks, applied at the first successful read (then null). */
   private marks: { epoch: number; gens: Record<string, number> } | null = null;
   private recorded = '';
+  /** When to try subscribing again after a failure, and the pause before the next one. */
+  private subscribeAt = 0;
+  private subscribeBackoff = SYNC_MS / 2;
 
   constructor(
     private readonly link: RedisLink,
@@ -97,15 +102,23 @@ export class FleetGenerations {
    */
   async lead(marks: { epoch: number; gens: Record<string, number> } | undefined): Promise<void> {
     this.marks = marks ?? null;
-    await this.link.subscribe(this.names.channel, (message) => this.onMessage(message));
+    void this.subscribe(); // pub/sub only speeds learning up: the first read does not wait for it
     await this.sync();
     this.timer = setInterval(() => {
-      // A subscription that failed (Redis down at open) is retried with the periodic read.
-      void this.link
-        .subscribe(this.names.channel, (message) => this.onMessage(message))
-        .then(() => this.sync());
+      // The periodic read never waits for the subscription: a subscription that failed (Redis
+      // down at open, or an ACL user without channel rights) is retried apart, backing off.
+      if (Date.now() >= this.subscribeAt) void this.subscribe();
+      void this.sync();
     }, SYNC_MS);
     this.timer.unref();
+  }
+
+  private async subscribe(): Promise<void> {
+    this.subscribeAt = Number.POSITIVE_INFINITY; // one attempt at a time
+    const ok = await this.link.subscribe(this.names.channel, (message) => this.onMessage(message));
+    if (ok) return;
+    this.subscribeBackoff = Math.min(SUBSCRIBE_BACKOFF_MAX_MS, this.subscribeBackoff * 2);
+    this.subscribeAt = Date.now() + this.subscribeBackoff;
   }
 
   private onMessage(message: string): void {

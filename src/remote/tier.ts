@@ -41,6 +41,11 @@ export interface RemoteSettings {
 
 /** How long a delete's tombstone keeps a late write of an older copy out. */
 export const TOMBSTONE_MS = 60 * 60 * 1000;
+/**
+ * Most values waiting to be written behind; past it the oldest are dropped and counted as errors
+ * (Redis too slow to keep up, yet not failing often enough to open the breaker).
+ */
+const QUEUE_MAX = 65_536;
 /** Most values one write-behind round sends (in one tick): about 400 KB of 768-d vectors. */
 const WRITE_BATCH = 128;
 /**
@@ -49,9 +54,18 @@ const WRITE_BATCH = 128;
  */
 const WRITE_TIMEOUT_FACTOR = 4;
 
-/** Keeps the copy with the higher stamp (bytes 9-16 of a value, big-endian); ARGV[2]: PX, 0 for none. */
+/**
+ * Keeps the copy with the higher stamp (bytes 9-16 of a value, big-endian, compared byte by byte:
+ * Lua's string `>` follows the server's locale); ARGV[2]: PX, 0 for none. 1 if written.
+ */
 const CONDITIONAL_SET = `local cur = redis.call('GETRANGE', KEYS[1], 0, 15)
-if #cur == 16 and string.sub(cur, 1, 2) == 'EV' and string.sub(cur, 9, 16) > string.sub(ARGV[1], 9, 16) then return 0 end
+if #cur == 16 and string.sub(cur, 1, 2) == 'EV' then
+  for i = 9, 16 do
+    local a, b = string.byte(cur, i), string.byte(ARGV[1], i)
+    if a > b then return 0 end
+    if a < b then break end
+  end
+end
 if ARGV[2] == '0' then redis.call('SET', KEYS[1], ARGV[1]) else redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) end
 return 1`;
 const CONDITIONAL_SET_SHA = createHash('sha1').update(CONDITIONAL_SET).digest('hex');
@@ -77,6 +91,7 @@ export class RemoteTier {
   private draining: Promise<void> | null = null;
   private readonly token = randomBytes(8).toString('hex');
   private sweeping: Promise<void> | null = null;
+  private closing = false;
   /** Whether Redis's key secret was checked against this cache's (the first call that reaches Redis checks it). */
   private verified = false;
   /** Redis holds another fleet's secret: the tier stays off for this instance's life. */
@@ -262,6 +277,10 @@ export class RemoteTier {
 
   private push(w: Write): void {
     if (this.off) return;
+    if (this.queue.length >= QUEUE_MAX) {
+      this.queue.shift();
+      this.countError();
+    }
     this.queue.push(w);
     if (this.draining === null) this.draining = this.drain();
   }
@@ -290,7 +309,9 @@ export class RemoteTier {
     );
     if (r === FAILED) return false;
     if (!this.secretHeld(r[0])) return false;
-    this.store!.counters.add(ST_REMOTE_WRITES, batch.length);
+    let taken = 0;
+    for (let i = 1; i < r.length; i++) if (Number(r[i]) === 1) taken++;
+    this.store!.counters.add(ST_REMOTE_WRITES, taken); // a copy older than Redis's is not a write
     return true;
   }
 
@@ -417,13 +438,16 @@ export class RemoteTier {
 
   /** Removes keys of older generations in the background (one sweep at a time). */
   private sweepSoon(): void {
-    if (this.sweeping !== null) return;
-    this.sweeping = sweep(this.link, this.names, this.generations.lastRead()).finally(() => {
-      this.sweeping = null;
-    });
+    if (this.sweeping !== null || this.closing) return;
+    this.sweeping = sweep(this.link, this.names, this.generations.lastRead(), () => this.closing).finally(
+      () => {
+        this.sweeping = null;
+      },
+    );
   }
 
   async close(): Promise<void> {
+    this.closing = true; // a sweep in progress stops at its next page
     this.gens?.close();
     if (this.gens !== null) await this.flush();
     await this.sweeping;
@@ -459,7 +483,9 @@ export async function fleetSecret(
     await link.send(names.secret, false, ['SET', names.secret, Buffer.from(proposed), 'NX']);
     return link.send(names.secret, true, ['GET', names.secret]);
   });
-  if (r === FAILED || !Buffer.isBuffer(r) || r.length !== SECRET_BYTES) return undefined;
+  if (r === FAILED || !Buffer.isBuffer(r)) return undefined;
+  // A value of another length is not a secret of ours: it is returned as is, so that it differs
+  // from this cache's and the tier goes off, rather than failing (and retrying) forever.
   return new Uint8Array(r);
 }
 
