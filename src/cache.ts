@@ -145,7 +145,7 @@ export class EmbeddingCache {
       if (remote !== null) {
         // This instance keeps the machine's view of the fleet's generations current.
         const marks = spill?.fleetMarks(resolved.remote!.prefix);
-        await cache.tiers.remote!.leadGenerations(marks);
+        await cache.tiers.remote!.startGenerations(marks, true);
       }
     } catch (err) {
       await Promise.all([spill?.close(), remote?.close()]);
@@ -212,6 +212,8 @@ export class EmbeddingCache {
           },
           verified,
         );
+        // An attached instance takes over the machine's fleet view if the one leading it stops.
+        if (openedRemote === null) void remote.startGenerations(undefined, false);
       }
       return cache;
     } catch (err) {

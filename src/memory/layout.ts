@@ -70,6 +70,13 @@ export const H_DISK_COMMITS = 46;
  * thread learns a bump first.
  */
 export const H_FLEET_EPOCH = 48;
+/**
+ * Which attached instance keeps the fleet view current (remote/generations.ts): its lock-owner
+ * token (0: none), and the second (since the epoch, wrapped to int32) it last did so. Another
+ * instance takes over once that is FLEET_LEAD_STALE_S old (the leader closed or died).
+ */
+export const H_FLEET_LEADER = 47;
+export const H_FLEET_BEAT = 50;
 /** Tokens the dead-token rings remember (a ring of them is 1 + DEAD_SLOTS words). */
 export const DEAD_SLOTS = 8;
 export const HEADER_WORDS = 52;

@@ -50,7 +50,9 @@ import {
   entryId,
   H_ATTACH_SEQ,
   H_CLASS_COUNT,
+  H_FLEET_BEAT,
   H_FLEET_EPOCH,
+  H_FLEET_LEADER,
   H_LAYOUT_VERSION,
   H_MAGIC,
   H_OCCUPIED,
@@ -245,6 +247,27 @@ export class SharedStore {
   /** The fleet's clear() epoch as this machine knows it (remote tier). */
   fleetEpoch(): number {
     return loadWide(this.wide, H_FLEET_EPOCH);
+  }
+
+  /**
+   * Whether this instance leads the fleet view now (remote tier): it already did, or the
+   * leader's last beat is `staleS` seconds old (closed or dead) and this call took over. A leader
+   * beats by calling it.
+   */
+  leadFleet(staleS: number): boolean {
+    const nowS = (Date.now() / 1000) | 0;
+    const leader = Atomics.load(this.ctl, H_FLEET_LEADER);
+    if (leader !== this.token) {
+      if (leader !== 0 && nowS - Atomics.load(this.ctl, H_FLEET_BEAT) < staleS) return false;
+      if (Atomics.compareExchange(this.ctl, H_FLEET_LEADER, leader, this.token) !== leader) return false;
+    }
+    Atomics.store(this.ctl, H_FLEET_BEAT, nowS);
+    return true;
+  }
+
+  /** Gives the fleet view up (at close), so another instance takes it over at its next beat. */
+  resignFleet(): void {
+    Atomics.compareExchange(this.ctl, H_FLEET_LEADER, this.token, 0);
   }
 
   /** Raises the known fleet epoch to e; true if this call raised it. */

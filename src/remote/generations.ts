@@ -29,6 +29,8 @@ import type { KeyNames } from './format.js';
 
 /** How often the opening instance re-reads the fleet's generations. */
 export const SYNC_MS = 1000;
+/** A leader that has not beaten for this long (closed or dead) is taken over. */
+const FLEET_LEAD_STALE_S = 3;
 /** Longest pause between two attempts to subscribe after failures. */
 const SUBSCRIBE_BACKOFF_MAX_MS = 60_000;
 
@@ -74,6 +76,7 @@ export class FleetGenerations {
   private recorded = '';
   /** When to try subscribing again after a failure, and the pause before the next one. */
   private subscribeAt = 0;
+  private subscribed = false;
   private subscribeBackoff = SYNC_MS / 2;
 
   constructor(
@@ -97,26 +100,38 @@ export class FleetGenerations {
   }
 
   /**
-   * Subscribes to bump announcements and starts the periodic re-read (the opening instance
-   * only). `marks`: the generations the spill file's records were written under, if any.
+   * Starts the periodic re-read of this instance: every SYNC_MS, whichever attached instance
+   * leads the fleet view (the first to ask; another once the leader stops beating, closed or
+   * dead) subscribes to bump announcements and re-reads the counters, for every thread of the
+   * machine. The opening instance leads from the start and waits for the first read; `marks`: the
+   * generations the spill file was written under.
    */
-  async lead(marks: { epoch: number; gens: Record<string, number> } | undefined): Promise<void> {
-    this.marks = marks ?? null;
-    void this.subscribe(); // pub/sub only speeds learning up: the first read does not wait for it
-    await this.sync();
+  async start(
+    marks: { epoch: number; gens: Record<string, number> } | undefined,
+    opener: boolean,
+  ): Promise<void> {
     this.timer = setInterval(() => {
+      if (this.closed || !this.store.leadFleet(FLEET_LEAD_STALE_S)) return;
       // The periodic read never waits for the subscription: a subscription that failed (Redis
       // down at open, or an ACL user without channel rights) is retried apart, backing off.
       if (Date.now() >= this.subscribeAt) void this.subscribe();
       void this.sync();
     }, SYNC_MS);
     this.timer.unref();
+    if (!opener || !this.store.leadFleet(FLEET_LEAD_STALE_S)) return;
+    this.marks = marks ?? null;
+    void this.subscribe(); // pub/sub only speeds learning up: the first read does not wait for it
+    await this.sync();
   }
 
   private async subscribe(): Promise<void> {
+    if (this.subscribed) return;
     this.subscribeAt = Number.POSITIVE_INFINITY; // one attempt at a time
     const ok = await this.link.subscribe(this.names.channel, (message) => this.onMessage(message));
-    if (ok) return;
+    if (ok) {
+      this.subscribed = true;
+      return;
+    }
     this.subscribeBackoff = Math.min(SUBSCRIBE_BACKOFF_MAX_MS, this.subscribeBackoff * 2);
     this.subscribeAt = Date.now() + this.subscribeBackoff;
   }
@@ -293,6 +308,7 @@ export class FleetGenerations {
     this.closed = true;
     if (this.timer !== null) clearInterval(this.timer);
     this.timer = null;
+    this.store.resignFleet();
   }
 }
 

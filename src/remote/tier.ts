@@ -146,11 +146,14 @@ export class RemoteTier {
   }
 
   /**
-   * Makes this instance the one that keeps the machine's view of the fleet's generations
-   * current (pub/sub and the periodic read); `marks`: those the spill file was written under.
+   * Starts keeping the machine's view of the fleet's generations current (generations.ts,
+   * start); the opening instance leads and waits for the first read, with the spill file's marks.
    */
-  leadGenerations(marks: { epoch: number; gens: Record<string, number> } | undefined): Promise<void> {
-    return this.generations.lead(marks);
+  startGenerations(
+    marks: { epoch: number; gens: Record<string, number> } | undefined,
+    opener: boolean,
+  ): Promise<void> {
+    return this.generations.start(marks, opener);
   }
 
   /** 'up'; 'down' while the breaker is open; 'off' if Redis holds another fleet's key secret. */
