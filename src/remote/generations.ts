@@ -111,7 +111,10 @@ export class FleetGenerations {
     opener: boolean,
   ): Promise<void> {
     this.timer = setInterval(() => {
-      if (this.closed || !this.store.leadFleet(FLEET_LEAD_STALE_S)) return;
+      if (this.closed) return;
+      // This instance's own bumps that Redis did not take yet are retried here, leader or not.
+      if (this.pending.length > 0 && this.inFlight === null) void this.sendPending();
+      if (!this.store.leadFleet(FLEET_LEAD_STALE_S)) return;
       // The periodic read never waits for the subscription: a subscription that failed (Redis
       // down at open, or an ACL user without channel rights) is retried apart, backing off.
       if (Date.now() >= this.subscribeAt) void this.subscribe();
