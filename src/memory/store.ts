@@ -50,9 +50,6 @@ import {
   entryId,
   H_ATTACH_SEQ,
   H_CLASS_COUNT,
-  H_FLEET_BEAT,
-  H_FLEET_EPOCH,
-  H_FLEET_LEADER,
   H_LAYOUT_VERSION,
   H_MAGIC,
   H_OCCUPIED,
@@ -104,7 +101,8 @@ import {
 import { LockTable } from './lock.js';
 import { StampClock } from './stamps.js';
 import { clearReferenced, markReferenced } from './policy.js';
-import { loadWide, ModelRegistry, raiseWide, wideView } from './registry.js';
+import { FleetWords } from './fleet-words.js';
+import { ModelRegistry } from './registry.js';
 import { Counters } from './counters.js';
 import { Arena, planStore } from './arena.js';
 import { FreeSlots } from './free-slots.js';
@@ -126,8 +124,8 @@ const READ_RETRIES = 16;
 export class SharedStore {
   readonly parts: StoreParts;
   readonly registry: ModelRegistry;
-  /** 64-bit view of the control words (the fleet epoch). */
-  private readonly wide: BigInt64Array;
+  /** The fleet words of the remote tier (epoch, leader). */
+  readonly fleet: FleetWords;
   readonly counters: Counters;
   readonly token: number;
 
@@ -211,7 +209,7 @@ export class SharedStore {
       },
     );
     this.registry = new ModelRegistry(this.ctl, this.locks);
-    this.wide = wideView(this.ctl);
+    this.fleet = new FleetWords(this.ctl, this.token);
     this.stamps = new StampClock(parts.control);
     this.pending = pendingAt(parts.buckets);
     const arena = new Arena(parts, this.ctl, this.token, this.registry, this.locks);
@@ -242,37 +240,6 @@ export class SharedStore {
   /** The per-cache key secret stored in the header. */
   secret(): Uint8Array {
     return new Uint8Array(this.parts.control, H_SECRET * 4, SECRET_WORDS * 4).slice();
-  }
-
-  /** The fleet's clear() epoch as this machine knows it (remote tier). */
-  fleetEpoch(): number {
-    return loadWide(this.wide, H_FLEET_EPOCH);
-  }
-
-  /**
-   * Whether this instance leads the fleet view now (remote tier): it already did, or the
-   * leader's last beat is `staleS` seconds old (closed or dead) and this call took over. A leader
-   * beats by calling it.
-   */
-  leadFleet(staleS: number): boolean {
-    const nowS = (Date.now() / 1000) | 0;
-    const leader = Atomics.load(this.ctl, H_FLEET_LEADER);
-    if (leader !== this.token) {
-      if (leader !== 0 && nowS - Atomics.load(this.ctl, H_FLEET_BEAT) < staleS) return false;
-      if (Atomics.compareExchange(this.ctl, H_FLEET_LEADER, leader, this.token) !== leader) return false;
-    }
-    Atomics.store(this.ctl, H_FLEET_BEAT, nowS);
-    return true;
-  }
-
-  /** Gives the fleet view up (at close), so another instance takes it over at its next beat. */
-  resignFleet(): void {
-    Atomics.compareExchange(this.ctl, H_FLEET_LEADER, this.token, 0);
-  }
-
-  /** Raises the known fleet epoch to e; true if this call raised it. */
-  raiseFleetEpoch(e: number): boolean {
-    return raiseWide(this.wide, H_FLEET_EPOCH, e);
   }
 
   // ── Reads (no lock) ────────────────────────────────────────────────────────────────────────

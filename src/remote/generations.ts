@@ -91,12 +91,12 @@ export class FleetGenerations {
   /** The (epoch, generation) remote keys of `model` are built with now. */
   current(model: string): { epoch: number; gen: number } {
     const id = this.store.registry.ensure(model);
-    return { epoch: this.store.fleetEpoch(), gen: this.store.registry.fleetGeneration(id) };
+    return { epoch: this.store.fleet.epoch(), gen: this.store.registry.fleetGeneration(id) };
   }
 
   /** The last generations read from Redis, by model name. */
   lastRead(): { epoch: number; gens: Record<string, number> } {
-    return { epoch: this.store.fleetEpoch(), gens: this.known };
+    return { epoch: this.store.fleet.epoch(), gens: this.known };
   }
 
   /**
@@ -114,14 +114,14 @@ export class FleetGenerations {
       if (this.closed) return;
       // This instance's own bumps that Redis did not take yet are retried here, leader or not.
       if (this.pending.length > 0 && this.inFlight === null) void this.sendPending();
-      if (!this.store.leadFleet(FLEET_LEAD_STALE_S)) return;
+      if (!this.store.fleet.lead(FLEET_LEAD_STALE_S)) return;
       // The periodic read never waits for the subscription: a subscription that failed (Redis
       // down at open, or an ACL user without channel rights) is retried apart, backing off.
       if (Date.now() >= this.subscribeAt) void this.subscribe();
       void this.sync();
     }, SYNC_MS);
     this.timer.unref();
-    if (!opener || !this.store.leadFleet(FLEET_LEAD_STALE_S)) return;
+    if (!opener || !this.store.fleet.lead(FLEET_LEAD_STALE_S)) return;
     this.marks = marks ?? null;
     void this.subscribe(); // pub/sub only speeds learning up: the first read does not wait for it
     await this.sync();
@@ -152,7 +152,7 @@ export class FleetGenerations {
   }
 
   private learnEpoch(e: number): void {
-    if (this.store.raiseFleetEpoch(e)) this.hooks.dropAll();
+    if (this.store.fleet.raiseEpoch(e)) this.hooks.dropAll();
   }
 
   private learnModel(model: string, g: number): void {
@@ -198,7 +198,7 @@ export class FleetGenerations {
         for (const [model, g] of Object.entries(gens))
           if ((marks.gens[model] ?? 0) !== g) this.hooks.dropModel(model);
       // Marks say what the disk holds; memory is new, so raise the view without dropping again.
-      this.store.raiseFleetEpoch(epoch);
+      this.store.fleet.raiseEpoch(epoch);
       for (const [model, g] of Object.entries(gens)) {
         const id = this.idOf(model);
         if (id >= 0) this.store.registry.raiseFleetGeneration(id, g);
@@ -219,7 +219,7 @@ export class FleetGenerations {
    * once everywhere, which only costs hits).
    */
   private checkRegression(epoch: number, gens: Record<string, number>): void {
-    const local = this.store.fleetEpoch();
+    const local = this.store.fleet.epoch();
     if (epoch < local && !this.pending.some((b) => b.kind === 'epoch')) {
       this.pending.push({ kind: 'epoch', to: Math.max(local + 1, nowMs()) });
     }
@@ -237,7 +237,7 @@ export class FleetGenerations {
 
   private record(): void {
     if (this.hooks.record === undefined) return;
-    const epoch = this.store.fleetEpoch();
+    const epoch = this.store.fleet.epoch();
     const key = JSON.stringify([epoch, this.known]);
     if (key === this.recorded) return;
     this.recorded = key;
@@ -257,8 +257,8 @@ export class FleetGenerations {
 
   /** Our own clear(). */
   bumpEpoch(): Promise<void> {
-    const to = Math.max(this.store.fleetEpoch() + 1, nowMs());
-    this.store.raiseFleetEpoch(to);
+    const to = Math.max(this.store.fleet.epoch() + 1, nowMs());
+    this.store.fleet.raiseEpoch(to);
     this.pending.push({ kind: 'epoch', to });
     return this.sendPending();
   }
@@ -311,7 +311,7 @@ export class FleetGenerations {
     this.closed = true;
     if (this.timer !== null) clearInterval(this.timer);
     this.timer = null;
-    this.store.resignFleet();
+    this.store.fleet.resign();
   }
 }
 
