@@ -29,23 +29,15 @@
  * indicative: machines, Redis and this process share the host's cores.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { createClient } from 'redis';
 import { startRedis, type RedisServer } from '../test/support/redis.js';
 import { boolFlag, intFlag, parseFlags, strFlag } from './lib/args.js';
 import { BUILT_ENTRY, requireBuild } from './lib/build.js';
 import { machineInfo, machineLine } from './lib/machine.js';
-import {
-  fmtBytes,
-  fmtInt,
-  fmtOps,
-  fmtRatio,
-  printTable,
-  RESULTS_DIR,
-  RESULTS_SCHEMA,
-} from './lib/results.js';
+import { fmtBytes, fmtInt, fmtOps, fmtRatio, printTable, RESULTS_DIR, writeResults } from './lib/results.js';
 import { closeMachines, type Machine, startMachines } from './fleet/machines.js';
 import { CORPUS_SEED, FLEET_MODEL, machineCorpus, unionSize } from './fleet/model.js';
 import { type PeerConfig, type PeerRow, runPeers } from './fleet/peers.js';
@@ -177,25 +169,6 @@ async function runPhase(
     await closeMachines(machines);
     if (spillRoot !== null) rmSync(spillRoot, { recursive: true, force: true });
   }
-}
-
-function writeFleetResults(
-  path: string,
-  config: Record<string, unknown>,
-  rows: FleetRow[],
-  notes: string[],
-): void {
-  const doc = {
-    suite: 'fleet',
-    schema: RESULTS_SCHEMA,
-    date: new Date().toISOString(),
-    machine: machineInfo(),
-    config,
-    rows,
-    notes,
-  };
-  mkdirSync(dirname(path), { recursive: true });
-  writeFileSync(path, `${JSON.stringify(doc, null, 2)}\n`);
 }
 
 const yes = (ok: boolean): string => (ok ? 'yes' : 'NO');
@@ -440,7 +413,7 @@ async function main(): Promise<void> {
   } finally {
     await redis.stop();
   }
-  writeFleetResults(out, { ...cfg, peers: peerCfg, quick, redis: version }, rows, notes);
+  writeResults('fleet', out, { ...cfg, peers: peerCfg, quick, redis: version }, rows, notes);
   console.log(`\nSaved ${out} (${((Date.now() - t0) / 1000).toFixed(1)} s).`);
 }
 

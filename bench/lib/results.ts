@@ -16,9 +16,11 @@ export const RESULTS_SCHEMA = 1;
 export const RESULTS_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../results');
 
 export type SuiteName = 'ops' | 'memory' | 'scale' | 'concurrency' | 'peers';
+/** Suites that write a results file but are not part of bench:check's baseline. */
+export type ResultsSuite = SuiteName | 'fleet';
 
 export interface ResultsFile<Row> {
-  suite: SuiteName;
+  suite: ResultsSuite;
   schema: number;
   date: string;
   machine: MachineInfo;
@@ -27,7 +29,7 @@ export interface ResultsFile<Row> {
   notes: string[];
 }
 
-export function defaultOut(suite: SuiteName): string {
+export function defaultOut(suite: ResultsSuite): string {
   return resolve(RESULTS_DIR, `${suite}.json`);
 }
 
@@ -41,7 +43,7 @@ export function outPath(suite: SuiteName, out: string | undefined, quick: boolea
 }
 
 export function writeResults<Row>(
-  suite: SuiteName,
+  suite: ResultsSuite,
   out: string | undefined,
   config: Record<string, unknown>,
   rows: Row[],

@@ -28,6 +28,7 @@ import {
   type FormatMeta,
 } from '../spill/format.js';
 import { storedModels } from '../spill/models.js';
+import { liveBytes as spillLiveBytes } from '../spill/maintenance.js';
 import { checkDataFile } from '../spill/preflight.js';
 import { errorText, notACache } from './common.js';
 
@@ -206,21 +207,5 @@ function describe(root: RootDatabase<Uint8Array, Uint8Array>, path: string): Cac
 
 /** Live data bytes (pages of the three record databases × page size) and entries, as SpillTier.stats() counts them. */
 export function liveBytes(dir: CacheDir): { entries: number; bytes: number; pageSize: number } {
-  type Stat = {
-    pageSize: number;
-    treeBranchPageCount: number;
-    treeLeafPageCount: number;
-    overflowPages: number;
-    entryCount: number;
-  };
-  let pages = 0;
-  let pageSize = 4096;
-  let entries = 0;
-  for (const db of [dir.records, dir.age, dir.expiry]) {
-    const s = db.getStats() as Stat;
-    pages += s.treeBranchPageCount + s.treeLeafPageCount + s.overflowPages;
-    pageSize = s.pageSize;
-    if (db === dir.records) entries = s.entryCount;
-  }
-  return { entries, bytes: pages * pageSize, pageSize };
+  return spillLiveBytes(dir);
 }

@@ -1,6 +1,6 @@
 /**
  * The shared-memory store: hash index, entries and vectors, read and written by any thread.
- * (About 650 lines, on purpose: the lock-free read, probe(), is only correct against the exact
+ * (About 700 lines, on purpose: the lock-free read, probe(), is only correct against the exact
  * write protocol of set, overwrite, fill and delete, so the two stay side by side; allocation,
  * eviction, chains and recovery live in their own files.)
  *

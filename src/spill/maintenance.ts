@@ -116,23 +116,7 @@ export class Maintenance {
   }
 
   private liveBytes(): { entries: number; bytes: number } {
-    type Stat = {
-      pageSize: number;
-      treeBranchPageCount: number;
-      treeLeafPageCount: number;
-      overflowPages: number;
-      entryCount: number;
-    };
-    let pages = 0;
-    let pageSize = 4096;
-    let entries = 0;
-    for (const db of [this.dbs.records, this.dbs.age, this.dbs.expiry]) {
-      const s = db.getStats() as Stat;
-      pages += s.treeBranchPageCount + s.treeLeafPageCount + s.overflowPages;
-      pageSize = s.pageSize;
-      if (db === this.dbs.records) entries = s.entryCount;
-    }
-    return { entries, bytes: pages * pageSize };
+    return liveBytes(this.dbs);
   }
 
   /** True when some model has records under an older generation. Reads only, O(models · log n). */
@@ -273,4 +257,32 @@ export class Maintenance {
     if (budget <= 0) plan.more = true;
     return plan;
   }
+}
+
+/**
+ * Live data of a spill file: pages of the three record databases × the page size, and the
+ * records (tombstones included). What stats() reports, and the CLI too.
+ */
+export function liveBytes(dbs: Pick<SpillDbs, 'records' | 'age' | 'expiry'>): {
+  entries: number;
+  bytes: number;
+  pageSize: number;
+} {
+  type Stat = {
+    pageSize: number;
+    treeBranchPageCount: number;
+    treeLeafPageCount: number;
+    overflowPages: number;
+    entryCount: number;
+  };
+  let pages = 0;
+  let pageSize = 4096;
+  let entries = 0;
+  for (const db of [dbs.records, dbs.age, dbs.expiry]) {
+    const s = db.getStats() as Stat;
+    pages += s.treeBranchPageCount + s.treeLeafPageCount + s.overflowPages;
+    pageSize = s.pageSize;
+    if (db === dbs.records) entries = s.entryCount;
+  }
+  return { entries, bytes: pages * pageSize, pageSize };
 }

@@ -3,7 +3,8 @@
  * LMDB file, read back synchronously on a memory miss. SpillTier is the public surface and the
  * cache's only module that imports 'lmdb' as a value (the CLI, src/cli/, opens files read-only
  * on its own): it opens the environment and composes the parts that each live in their own
- * file, given the handles they need:
+ * file, given the handles they need. (Just over 600 lines: what remains here is the surface
+ * every part is reached through — open, reads, queueing, flush, close, meta records, stats.)
  *
  *   preflight.ts     checks before LMDB maps the file; open/format errors
  *   format.ts        the byte formats of records, keys and meta records
