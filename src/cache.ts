@@ -24,6 +24,7 @@ import type { SpillCount, SpillStats } from './spill/types.js';
 import { type CacheHandle, HANDLE_TAG, HANDLE_VERSION, INFLIGHT_BYTES, isCacheHandle } from './handle.js';
 import { connectRemote, equalBytes, openSpill, spillCounter, spillLinks } from './open.js';
 import type { RemoteTier } from './remote/tier.js';
+import { HandoffRing } from './spill/handoff.js';
 import { DEFAULT_MODEL, type RemoteStats, Tiers } from './tiers.js';
 import { toVector } from './vectors.js';
 
@@ -140,6 +141,7 @@ export class EmbeddingCache {
         parts,
         options: resolved,
         inflight: InflightTable.create(INFLIGHT_BYTES),
+        handoff: spill !== null ? HandoffRing.create() : null,
       };
       cache = await EmbeddingCache.fromHandle(handle, spill, remote, verified);
       if (remote !== null) {
@@ -198,6 +200,8 @@ export class EmbeddingCache {
       }
       const hasher = await KeyHasher.create(handle.options.keyHash, secret);
       const cache = new EmbeddingCache(handle, store, hasher, spill, remote);
+      if (spill !== null && handle.handoff !== null)
+        spill.attachHandoff(handle.handoff, store.token, handle.options.lockTimeoutMs);
       if (remote !== null) {
         const tiers = cache.tiers;
         const disk = spill;

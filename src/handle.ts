@@ -6,7 +6,7 @@ import type { StoreParts } from './memory/store.js';
 import type { ResolvedOptions } from './options.js';
 
 export const HANDLE_TAG = 'embedcache.handle';
-export const HANDLE_VERSION = 1;
+export const HANDLE_VERSION = 2;
 
 /**
  * What `cache.handle` holds: the shared buffers and the options, nothing else. It is
@@ -19,6 +19,8 @@ export interface CacheHandle {
   readonly options: ResolvedOptions;
   /** Shared table of keys being computed right now (getOrCompute's single-flight). */
   readonly inflight: SharedArrayBuffer;
+  /** With a spill tier: the ring every thread posts its disk writes to (spill/handoff.ts). */
+  readonly handoff: SharedArrayBuffer | null;
 }
 
 /** Bytes of the single-flight table (see src/compute/inflight.ts). */
@@ -37,6 +39,7 @@ export function isCacheHandle(h: unknown): h is CacheHandle {
     Array.isArray(c.parts.arenas) &&
     c.parts.arenas.every((a) => a instanceof SharedArrayBuffer) &&
     c.inflight instanceof SharedArrayBuffer &&
+    (c.handoff === null || c.handoff instanceof SharedArrayBuffer) &&
     typeof c.options === 'object' &&
     c.options !== null
   );

@@ -528,6 +528,7 @@ export class Tiers {
       misses: c.spillMisses,
       errors: c.spillErrors,
       superseded: c.spillSuperseded,
+      ...(file.handoff !== undefined ? { handoff: file.handoff } : {}),
     };
   }
 

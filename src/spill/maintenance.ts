@@ -34,7 +34,8 @@ import {
 } from './format.js';
 import { storedModels } from './models.js';
 import type { Bin, Fail, Lifecycle, SpillDbs } from './types.js';
-import { silenceCommitError } from './write-queue.js';
+import { silenceCommitError } from './batch.js';
+import type { WriteMark } from './write-queue.js';
 
 /** Deletions per maintenance transaction (sweep, expiry, eviction), so no writer waits long. */
 const SWEEP_BATCH = 2048;
@@ -49,16 +50,16 @@ interface MaintenancePlan {
   more: boolean;
 }
 
-/** The write queue's batch counters, which tell the sweep when old-generation writes have landed. */
+/** The write queue's progress, which tells the sweep when old-generation writes have landed. */
 export interface BatchProgress {
-  readonly batchSeq: number;
-  readonly settledSeq: number;
+  mark(): WriteMark;
+  landed(mark: WriteMark): boolean;
 }
 
 export class Maintenance {
   private sweepPending = true;
-  /** The sweep may not declare the file clean before this batch has settled (old-generation writes still in flight). */
-  private sweepAfterSeq = 0;
+  /** The sweep may not declare the file clean before the writes queued by then have landed (old-generation writes in flight). */
+  private sweepAfter: WriteMark | undefined;
   private timer: NodeJS.Timeout | undefined;
   private run: Promise<void> | undefined;
   private lastEntries = 0;
@@ -85,7 +86,7 @@ export class Maintenance {
   /** Some model has records under an older generation: sweep once batches queued until now have settled. */
   requestSweep(): void {
     this.sweepPending = true;
-    this.sweepAfterSeq = this.batches.batchSeq;
+    this.sweepAfter = this.batches.mark();
     this.schedule();
   }
 
@@ -137,7 +138,7 @@ export class Maintenance {
     try {
       if (this.sweepPending) {
         if (this.garbageExists()) return true;
-        if (this.batches.settledSeq >= this.sweepAfterSeq) this.sweepPending = false;
+        if (this.sweepAfter === undefined || this.batches.landed(this.sweepAfter)) this.sweepPending = false;
       }
       if (this.maxBytes !== Infinity && this.liveBytes().bytes > this.maxBytes) return true;
       for (const k of this.dbs.expiry.getKeys({ limit: 1 })) return indexKeyInstant(k) < now;

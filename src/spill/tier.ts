@@ -9,7 +9,9 @@
  *   preflight.ts     checks before LMDB maps the file; open/format errors
  *   format.ts        the byte formats of records, keys and meta records
  *   models.ts        ModelCatalog: model ids, generations, dims; invalidation
- *   write-queue.ts   WriteQueue: write-behind batches, and the not-yet-committed records
+ *   write-queue.ts   WriteQueue: write-behind, and the not-yet-committed records
+ *   handoff.ts       the ring every thread of a cache posts its disk ops to (any thread drains)
+ *   batch.ts         one LMDB transaction of ops, each decided by its order stamp
  *   maintenance.ts   Maintenance: expiry, old-generation sweep, maxBytes; live bytes
  *   verify.ts        the O(n) invariant check
  *
@@ -98,6 +100,7 @@ import type {
   SpillTierOptions,
   SpillVerifyReport,
 } from './types.js';
+import { HandoffRing } from './handoff.js';
 import { verify } from './verify.js';
 import { WriteQueue } from './write-queue.js';
 
@@ -284,6 +287,17 @@ export class SpillTier {
     });
     if (adopted) this.seed = new Uint8Array(seed);
     return adopted;
+  }
+
+  /**
+   * Joins the cache's hand-off ring (handoff.ts): from now on this instance posts its disk ops
+   * there, where any thread of the cache commits them, and helps commit other threads' posts.
+   * `token` is this instance's lock-owner token; `lockTimeoutMs` how long a ring lock may stay
+   * unchanged before its holder is presumed dead.
+   */
+  attachHandoff(buffer: SharedArrayBuffer, token: number, lockTimeoutMs: number): void {
+    if (this.life.closing) return;
+    this.queue.attach(new HandoffRing(buffer, token, lockTimeoutMs));
   }
 
   /** Reads and validates the format record; undefined when the file has none. */
@@ -534,7 +548,8 @@ export class SpillTier {
 
   /**
    * Resolves once every record enqueued before the call is durable (committed and fsynced) or
-   * has failed (counted in errors), and the file is back under maxBytes. Never rejects.
+   * has failed (counted in errors), and the file is back under maxBytes. Attached to a hand-off
+   * ring, that includes every op any thread of the cache posted before the call. Never rejects.
    */
   async flush(): Promise<void> {
     if (this.life.closed) return;
@@ -551,6 +566,7 @@ export class SpillTier {
       this.maintenance.cancel();
       if (this.maintenance.running !== undefined) await this.maintenance.running;
       await this.queue.settleAll();
+      this.queue.detach();
       this.maintenance.captureStats();
       this.life.closed = true;
       try {
@@ -584,7 +600,8 @@ export class SpillTier {
     if (!this.life.closed) this.maintenance.captureStats();
     const { entries, bytes } = this.maintenance.lastStats;
     const { writes, hits, misses, errors, superseded } = this;
-    return { entries, bytes, writes, hits, misses, errors, superseded };
+    const ring = this.queue.ringStats();
+    return { entries, bytes, writes, hits, misses, errors, superseded, ...(ring !== undefined ? { handoff: ring } : {}) };
   }
 
   /**

@@ -88,6 +88,12 @@ export interface SpillStats {
    * thread) had reached the disk first: the later operation wins, as it did in memory.
    */
   superseded: number;
+  /**
+   * The cache's hand-off ring (every thread): `overflows`, ops that found it full and waited in
+   * their own thread's queue instead; `takeovers`, claims of ops taken from a thread that died
+   * or stalled while committing them. Absent for a tier used without a cache.
+   */
+  handoff?: { overflows: number; takeovers: number };
 }
 
 /** What `verify()` found: an O(n) scan for tests and diagnostics. */

@@ -1,79 +1,45 @@
 /**
  * The write-behind queue: records and deletes on their way to LMDB, and the per-instance map
  * that lets this instance's gets see them before they commit. Apart from tier.ts because it is
- * the only part with its own timing (a drain per event-loop turn, batches settling later).
+ * the only part with its own timing (drains per event-loop turn and per tick, batches settling
+ * later).
  *
  * Writes. `write` encodes the record at once (so the caller may reuse its vector; buffers come
- * from 1 MiB slabs, see RecordArena) and queues it; a setImmediate, or a full queue of
- * BATCH_MAX records, hands the queue to lmdb-js as one `batch`: one LMDB transaction, committed
- * and fsynced on lmdb-js's write thread, never a synchronous put per entry. A record, its age
- * entry and its expiry entry go in the same transaction, so the indexes never miss a committed
- * record. Until its batch commits a record also sits in a small per-instance map, so a get
- * right after an eviction still finds it (other threads see it once it commits).
+ * from 1 MiB slabs, see RecordArena). In a cache, the op is then posted to the cache's hand-off
+ * ring (handoff.ts), which every thread shares and any free thread drains: a thread that stays
+ * busy after a set no longer holds its write back, and flush() on any instance waits for every
+ * thread's posts. A standalone tier, or a post that finds the ring full, uses this instance's
+ * own queue instead, drained on its next turn. Either way ops reach lmdb-js as batches of up to
+ * BATCH_MAX: one LMDB transaction each, committed and fsynced on lmdb-js's write thread, never a
+ * synchronous put per entry (batch.ts). Until its op commits a record also sits in a small
+ * per-instance map, so a get right after an eviction still finds it (other threads see it once
+ * it commits).
  *
- * Order. Every thread (and process) has a queue of its own, so writes reach LMDB in no
- * particular order across queues: a set queued by a busy worker may land after a later delete
- * or set of the same key by another thread. Each op therefore carries its order stamp (the
- * record's writtenMs and LMDB version; see memory/stamps.ts), and a delete writes a tombstone
- * rather than removing the record. At drain time each op reads the key's stored stamp and is
- * dropped if that is as new or newer; otherwise its put is conditional on the stored copy
- * being the one it read (ifVersion on the stamp, or ifNoExists), so a copy committed by another
- * writer in between is never overwritten by an older one: the op is re-queued and decides
- * again. Per key, the op stamped last wins on disk, whatever order the queues drain in.
+ * Order. Ops reach LMDB in no particular order across threads (and processes): a set queued by
+ * a busy thread may land after a later delete or set of the same key. Each op therefore carries
+ * its order stamp (the record's writtenMs and LMDB version; see memory/stamps.ts), a delete
+ * writes a tombstone rather than removing the record, and batch.ts lets a put land only over an
+ * older copy. Per key, the op stamped last wins on disk, whatever order the queues drain in.
  *
  * Every failure of a batch reaches the promise `batch` returns (tier.ts opens lmdb-js with
  * eventTurnBatching and overlappingSync off for that), where it is counted; a resolved promise
  * means the data is on disk.
  */
-import {
-  RecordArena,
-  encodeRecord,
-  encodeTombstone,
-  indexKey,
-  isStoredRecord,
-  keyString,
-  recordExpiresMs,
-  recordKey,
-  recordWrittenMs,
-} from './format.js';
+import { commitBatch, latestPerKey, type Op, silenceCommitError } from './batch.js';
+import { RecordArena, encodeRecord, encodeTombstone, keyString, recordExpiresMs, recordKey } from './format.js';
+import { type HandoffClaim, type HandoffRing, seqDone } from './handoff.js';
 import type { Fail, Lifecycle, SpillDbs, SpillRecord } from './types.js';
+
+export { silenceCommitError } from './batch.js';
 
 /** Records per write transaction when the queue fills before the next event-loop turn. */
 const BATCH_MAX = 1024;
 /** Queued-but-uncommitted records a get can still see; past it the oldest are forgotten (a miss, not an error). */
 const PENDING_MAX = 4096;
-/** Index entries carry no value; one constant byte (lmdb-js special-cases empty buffers). */
-const INDEX_VALUE = new Uint8Array([0]);
-
-/** A queued write, or a delete (its value a tombstone). */
-interface Op {
-  recKey: Uint8Array;
-  ks: string;
-  value: Uint8Array;
-  tombstone: boolean;
-  /** The order stamp: the record's writtenMs and LMDB version. */
-  writtenMs: number;
-  expiresMs: number;
-  /**
-   * (writtenMs, expiresMs) pairs of this instance's earlier copies of the key that were still
-   * uncommitted when this op was queued: the read snapshot cannot show them, yet their index
-   * entries must go when this op lands.
-   */
-  priors: number[] | undefined;
-  /** Set while a retry of this op waits in the queue (its pending entry stays). */
-  requeued?: boolean;
-  /** The caller's tag (tiers.ts: the key's bucket), handed back when the op settles; -1: none. */
-  tag: number;
-}
-
-/**
- * Keeps lmdb-js's second promise of a failed batch (its commitError) from rejecting unhandled:
- * the failure is counted through the batch's own promise.
- */
-export function silenceCommitError(err: unknown): void {
-  const commitError = (err as { commitError?: Promise<unknown> }).commitError;
-  if (commitError !== undefined) void commitError.catch(() => undefined);
-}
+/** How often an instance looks for ops other threads posted and left (ms). */
+const TICK_MS = 20;
+/** Re-decisions of a claimed op that keeps losing to other writers before it counts as failed. */
+const MAX_ROUNDS = 8;
 
 /** What the queue needs from the rest of the tier. */
 export interface WriteQueueHooks {
@@ -85,6 +51,12 @@ export interface WriteQueueHooks {
   /** An op queued with tag `tag` ended (see settle). */
   settled(tag: number): void;
   fail: Fail;
+}
+
+/** Where the writes stood at some moment (mark()), to ask later whether they have landed. */
+export interface WriteMark {
+  readonly batch: number;
+  readonly posted: number;
 }
 
 export class WriteQueue {
@@ -100,6 +72,11 @@ export class WriteQueue {
   private settled = 0;
   /** The last batch's settled promise: lmdb-js commits batches in order, so awaiting it awaits all. */
   private last: Promise<void> = Promise.resolve();
+  /** The cache's hand-off ring, once attached; null: this instance's own queue only. */
+  private ring: HandoffRing | null = null;
+  private tick: NodeJS.Timeout | undefined;
+  /** The claim of the ring this instance is committing, if any. */
+  private claiming: Promise<void> | undefined;
 
   constructor(
     private readonly dbs: Pick<SpillDbs, 'root' | 'records' | 'age' | 'expiry'>,
@@ -107,26 +84,62 @@ export class WriteQueue {
     private readonly hooks: WriteQueueHooks,
   ) {}
 
-  /** Batches handed to lmdb-js so far (a batch's number is its position in this count). */
-  get batchSeq(): number {
-    return this.seq;
+  /**
+   * Posts this instance's ops to the cache's hand-off ring from now on, and helps drain it:
+   * every TICK_MS while ops wait that no live claim covers.
+   */
+  attach(ring: HandoffRing): void {
+    this.ring = ring;
+    this.tick = setInterval(() => {
+      if (this.life.closing) return;
+      if (ring.waiting !== 0) this.drainRing();
+      if (this.pending.size !== 0) this.forgetDone();
+    }, TICK_MS);
+    this.tick.unref();
   }
 
-  /** The highest batch number that has settled (committed or failed). */
-  get settledSeq(): number {
-    return this.settled;
+  /** Stops helping drain the ring (close(); flush first). */
+  detach(): void {
+    if (this.tick !== undefined) clearInterval(this.tick);
+    this.tick = undefined;
+  }
+
+  /** Where the writes stand now; landed(mark) tells when everything queued before it has settled. */
+  mark(): WriteMark {
+    return { batch: this.seq, posted: this.ring?.posted ?? 0 };
+  }
+
+  landed(mark: WriteMark): boolean {
+    return this.settled >= mark.batch && (this.ring === null || seqDone(this.ring.done, mark.posted - 1));
+  }
+
+  /** Ops that found the hand-off ring full (every thread), and claims taken from a stalled thread. */
+  ringStats(): { overflows: number; takeovers: number } | undefined {
+    const ring = this.ring;
+    return ring === null ? undefined : { overflows: ring.overflows, takeovers: ring.takeovers };
   }
 
   /**
-   * Drains, and resolves once the queue is empty and every batch has settled, retries of ops
-   * that lost a race included. Never rejects.
+   * Drains, and resolves once this instance's queue is empty and every batch has settled
+   * (retries of ops that lost a race included), and every op any thread posted to the hand-off
+   * ring before the call is done. Never rejects.
    */
   async settleAll(): Promise<void> {
+    const ring = this.ring;
+    const target = ring === null ? 0 : ring.posted;
     for (;;) {
       this.drain();
       const tail = this.last;
       await tail;
-      if (this.queue.length === 0 && this.last === tail) return;
+      if (this.queue.length === 0 && this.last === tail) break;
+    }
+    if (ring === null) return;
+    for (;;) {
+      const done = ring.done;
+      if (seqDone(done, target - 1)) return;
+      const mine = this.drainRing();
+      if (mine !== undefined) await mine;
+      else await ring.waitDone(done, TICK_MS); // another thread's claim is alive: wait for it
     }
   }
 
@@ -136,7 +149,14 @@ export class WriteQueue {
    */
   queued(recKey: Uint8Array): Uint8Array | undefined {
     if (this.pending.size === 0) return undefined;
-    return this.pending.get(keyString(recKey))?.value;
+    const ks = keyString(recKey);
+    const op = this.pending.get(ks);
+    if (op === undefined) return undefined;
+    if (op.seq >= 0 && this.ring !== null && seqDone(this.ring.done, op.seq)) {
+      this.pending.delete(ks); // committed by whichever thread drained it: the disk has it
+      return undefined;
+    }
+    return op.value;
   }
 
   /** Encodes `rec` (copying key and vector) under (modelId, generation) and queues it. */
@@ -150,36 +170,26 @@ export class WriteQueue {
       writtenMs: stamp,
     };
     const value = encodeRecord(header, rec.vector, this.arena);
-    this.push({
-      recKey,
-      ks: keyString(recKey),
-      value,
-      tombstone: false,
-      writtenMs: stamp,
-      expiresMs: rec.expiresMs,
-      priors: undefined,
-      tag,
-    });
+    this.push(recKey, value, false, stamp, rec.expiresMs, tag);
   }
 
   /** Queues the tombstone of `key` under (modelId, generation), stamped `stamp`. */
   remove(modelId: number, generation: number, key: Uint8Array, stamp: number, tag = -1): void {
     const recKey = recordKey(modelId, generation, key);
     const value = encodeTombstone(modelId, generation, stamp, this.arena);
-    this.push({
-      recKey,
-      ks: keyString(recKey),
-      value,
-      tombstone: true,
-      writtenMs: stamp,
-      expiresMs: recordExpiresMs(value),
-      priors: undefined,
-      tag,
-    });
+    this.push(recKey, value, true, stamp, recordExpiresMs(value), tag);
   }
 
-  private push(op: Op): void {
-    this.queue.push(op);
+  private push(
+    recKey: Uint8Array,
+    value: Uint8Array,
+    tombstone: boolean,
+    writtenMs: number,
+    expiresMs: number,
+    tag: number,
+  ): void {
+    const seq = this.ring === null ? -1 : this.ring.post(recKey, value, tombstone, writtenMs, expiresMs, tag);
+    const op: Op = { recKey, ks: keyString(recKey), value, tombstone, writtenMs, expiresMs, priors: undefined, tag, seq };
     const before = this.pending.get(op.ks);
     if (before !== undefined) op.priors = [...(before.priors ?? []), before.writtenMs, before.expiresMs];
     const evicted = this.pendingRing[this.pendingPos];
@@ -187,116 +197,105 @@ export class WriteQueue {
     this.pendingRing[this.pendingPos] = op;
     this.pendingPos = (this.pendingPos + 1) % PENDING_MAX;
     this.pending.set(op.ks, op);
+    if (seq < 0) this.queue.push(op);
     if (this.queue.length >= BATCH_MAX) this.drain();
     else this.drainTimer ??= setImmediate(() => this.drain());
   }
 
-  /** Hands the queue to lmdb-js as one batch (one transaction). */
+  /** Forgets pending ops that another thread has committed from the ring. */
+  private forgetDone(): void {
+    const done = this.ring!.done;
+    for (const [ks, op] of this.pending) if (op.seq >= 0 && seqDone(done, op.seq)) this.pending.delete(ks);
+    if (this.pending.size === 0) this.pendingRing.fill(undefined);
+  }
+
+  /** Hands this instance's queue to lmdb-js as one batch (one transaction), and helps drain the ring. */
   drain(): void {
     if (this.drainTimer !== undefined) {
       clearImmediate(this.drainTimer);
       this.drainTimer = undefined;
     }
+    if (this.life.closed) return;
+    if (this.ring !== null && this.ring.waiting !== 0) void this.drainRing();
     const queued = this.queue;
-    if (queued.length === 0 || this.life.closed) return;
+    if (queued.length === 0) return;
     this.queue = [];
-    // Of several ops on one key, the one stamped last goes (retries of ops that lost a race come
-    // back in the order batches settle, so queue order is not stamp order); the others are
-    // superseded here.
-    const ops = new Map<string, Op>();
-    const dropped: Op[] = [];
-    for (const op of queued) {
-      const other = ops.get(op.ks);
-      if (other === undefined) {
-        ops.set(op.ks, op);
-      } else if (other.writtenMs < op.writtenMs) {
-        ops.set(op.ks, op);
-        dropped.push(other);
-      } else {
-        dropped.push(op);
-      }
-    }
+    const { ops, dropped } = latestPerKey(queued);
     const seq = ++this.seq;
-    const { root, records, age, expiry } = this.dbs;
-    const outcomes: { op: Op; applied: Promise<boolean> }[] = [];
-    let superseded = 0;
-    let batch: Promise<boolean>;
-    try {
-      root.resetReadTxn(); // the latest copies: their stamps decide, and their index entries go
-      const plans: { op: Op; stored: number | null; staleAge: Uint8Array[]; staleExpiry: Uint8Array[] }[] =
-        [];
-      for (const op of ops.values()) {
-        const old = records.getBinaryFast(op.recKey);
-        const stored = old !== undefined && isStoredRecord(old) ? recordWrittenMs(old) : null;
-        if (stored !== null && stored >= op.writtenMs) {
-          superseded++; // an op stamped later (or this one) is on disk already: this one lost
-          continue;
-        }
-        // Index entries of the copies being replaced, from the snapshot and from this
-        // instance's uncommitted earlier writes (which the snapshot cannot show).
-        const staleAge: Uint8Array[] = [];
-        const staleExpiry: Uint8Array[] = [];
-        const replaced = (oldWritten: number, oldExpires: number): void => {
-          if (oldWritten !== op.writtenMs) staleAge.push(indexKey(oldWritten, op.recKey));
-          if (oldExpires !== 0 && oldExpires !== op.expiresMs)
-            staleExpiry.push(indexKey(oldExpires, op.recKey));
-        };
-        if (stored !== null) replaced(stored, recordExpiresMs(old!));
-        const priors = op.priors;
-        if (priors !== undefined)
-          for (let i = 0; i + 1 < priors.length; i += 2) replaced(priors[i]!, priors[i + 1]!);
-        plans.push({ op, stored, staleAge, staleExpiry });
-      }
-      batch = records.batch(() => {
-        for (const { op, stored, staleAge, staleExpiry } of plans) {
-          const apply = (): void => {
-            for (const k of staleAge) void age.remove(k);
-            for (const k of staleExpiry) void expiry.remove(k);
-            void records.put(op.recKey, op.value, op.writtenMs);
-            void age.put(indexKey(op.writtenMs, op.recKey), INDEX_VALUE);
-            if (op.expiresMs !== 0) void expiry.put(indexKey(op.expiresMs, op.recKey), INDEX_VALUE);
-          };
-          // Only over the copy we read: one committed by another writer since is decided again.
-          const applied =
-            stored === null
-              ? records.ifNoExists(op.recKey, apply)
-              : records.ifVersion(op.recKey, stored, apply);
-          // A failed batch rejects these too; the batch's own promise reports it (counted once).
-          outcomes.push({ op, applied: applied.catch(() => false) });
-        }
-      });
-    } catch (err) {
-      this.settle(ops, dropped, seq, err, 0);
-      return;
-    }
+    const batch = commitBatch(this.dbs, ops.values());
     // Settled in batch order: `last` (what flush awaits) settles only after every earlier batch
     // has been counted, although a batch's own outcomes take a few microtasks to read.
     const previous = this.last;
     this.last = batch.then(
-      async () => {
+      async ({ written, superseded, retry }) => {
         await previous;
-        let written = 0;
-        let retried = false;
-        const results = await Promise.all(outcomes.map((o) => o.applied)); // settled with the batch
-        for (let i = 0; i < outcomes.length; i++) {
-          const op = outcomes[i]!.op;
-          if (results[i]) {
-            if (!op.tombstone) written++;
-          } else if (!this.life.closed) {
-            // Another writer's copy landed between our read and the commit: decide again.
+        if (!this.life.closed) {
+          // Another writer's copy landed between our read and the commit: decide again.
+          for (const op of retry) {
             op.requeued = true;
             this.queue.push(op);
-            retried = true;
           }
+          if (retry.length > 0) this.drainTimer ??= setImmediate(() => this.drain());
         }
         this.settle(ops, dropped, seq, undefined, written, superseded);
-        if (retried) this.drainTimer ??= setImmediate(() => this.drain());
       },
       async (err: unknown) => {
         await previous;
         this.settle(ops, dropped, seq, err, 0);
       },
     );
+  }
+
+  /**
+   * Claims a run of the ring's ops and commits them, unless another thread's claim is alive or
+   * none wait; returns the work's promise (never rejects), or undefined when nothing was claimed.
+   */
+  private drainRing(): Promise<void> | undefined {
+    if (this.claiming !== undefined) return this.claiming;
+    const ring = this.ring;
+    if (ring === null || this.life.closed) return undefined;
+    const claim = ring.claim(BATCH_MAX);
+    if (claim === null) return undefined;
+    this.claiming = this.commitClaim(ring, claim).finally(() => {
+      this.claiming = undefined;
+      if (ring.waiting !== 0 && !this.life.closing) this.drainTimer ??= setImmediate(() => this.drain());
+    });
+    return this.claiming;
+  }
+
+  private async commitClaim(ring: HandoffRing, claim: HandoffClaim): Promise<void> {
+    const all: Op[] = claim.ops.map((c) => ({ ...c, ks: keyString(c.recKey), priors: undefined }));
+    const { ops, dropped } = latestPerKey(all);
+    let written = 0;
+    let superseded = dropped.length;
+    let left: Op[] = [...ops.values()];
+    let failure: unknown;
+    for (let round = 0; left.length > 0 && !this.life.closed; round++) {
+      if (round > 0 && !ring.renew(claim)) return; // taken over: the taker commits these ops
+      if (round === MAX_ROUNDS) {
+        failure = new Error(`${left.length} writes kept losing to concurrent writers of their keys`);
+        break;
+      }
+      try {
+        const r = await commitBatch(this.dbs, left);
+        written += r.written;
+        superseded += r.superseded;
+        left = r.retry;
+      } catch (err) {
+        silenceCommitError(err);
+        failure = err;
+        break;
+      }
+    }
+    if (this.life.closed && failure === undefined && left.length > 0) return; // another instance goes on
+    if (!ring.complete(claim)) return;
+    for (const op of all) {
+      const mine = this.pending.get(op.ks);
+      if (mine !== undefined && mine.seq === op.seq) this.pending.delete(op.ks);
+      if (op.tag >= 0) this.hooks.settled(op.tag);
+    }
+    if (failure === undefined) this.hooks.committed(written, superseded);
+    else this.hooks.fail('a write', failure, left.length);
   }
 
   /**
