@@ -21,10 +21,11 @@
  * entry, no invalidateModel or clear ran since the disk read, and no disk write of the key's
  * bucket is still pending in any thread's queue (store.promote), so neither a dropped vector nor
  * an older copy than a write in flight is ever made permanent. Readers renew their LMDB snapshot
- * after any thread's commit (spill.links). What this does not cover: a write waiting in another
- * thread's queue is invisible to this thread until it commits (a get may miss it, or read the
- * older copy it replaces, for that long, without promoting it); flush(), pool tasks and
- * getOrCompute bound the wait.
+ * after any thread's commit (spill.links). Disk writes go through the cache's hand-off ring
+ * (spill/handoff.ts), which any free thread commits, so a busy thread never holds its writes
+ * back and flush() on any instance waits for every thread's. What this does not cover: a write
+ * not yet committed is invisible to other threads (a get may miss it, or read the older copy it
+ * replaces, for that long, without promoting it).
  *
  * The remote tier follows the same rule by stamp: every value and tombstone in Redis carries the
  * stamp of its operation, and a write lands only over a lower stamp (remote/tier.ts), so a late

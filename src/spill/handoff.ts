@@ -284,9 +284,16 @@ export class HandoffRing {
     return this.ctl[R_CLAIM] === this.token && this.ctl[R_CLAIM_SERIAL] === claim.serial;
   }
 
-  /** Resolves once `done` moves from `seen` or `timeoutMs` passes (never blocks the thread). */
+  /**
+   * Resolves once `done` moves from `seen` or `timeoutMs` passes, without blocking the thread.
+   * A timer runs beside the wait: a pending Atomics.waitAsync alone does not keep Node's event
+   * loop alive, and a worker whose last promise is this wait would exit.
+   */
   async waitDone(seen: number, timeoutMs: number): Promise<void> {
     const r = Atomics.waitAsync(this.ctl, R_DONE, seen, timeoutMs);
-    if (r.async) await r.value;
+    if (!r.async) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([r.value, new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
+    clearTimeout(timer);
   }
 }

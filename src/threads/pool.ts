@@ -60,7 +60,10 @@ export interface CachePool {
   hashKeys(texts: readonly string[], opts?: KeyOptions, task?: PoolTaskOptions): Promise<Int32Array>;
   /** Thread ids of the pool's live workers (diagnostics: an aborted task's worker is replaced). */
   threadIds(): number[];
-  /** Ends every worker; pending tasks reject. */
+  /**
+   * Ends every worker (pending tasks reject), then waits until every disk write the workers
+   * handed to the spill tier is durable — an aborted task's included (cache.flush()).
+   */
   destroy(): Promise<void>;
 }
 
@@ -210,8 +213,14 @@ export function createCachePool(cache: EmbeddingCache, options: CachePoolOptions
     threadIds() {
       return piscina.threads.map((t) => t.threadId);
     },
-    destroy() {
-      return piscina.destroy();
+    async destroy() {
+      await piscina.destroy();
+      try {
+        await cache.flush();
+      } catch (err) {
+        // A cache closed first has flushed already.
+        if (!(err instanceof EmbeddingCacheError && err.code === 'ERR_CLOSED')) throw err;
+      }
     },
   };
 }

@@ -12,9 +12,10 @@
  * The steps run strictly one after another, in program order, whichever thread they belong to:
  * a thread waits for its turn on a SharedArrayBuffer word and hands it on. So real-time order
  * is program order. Workers wait for their turn with a blocking Atomics.wait: their event loop
- * does not turn between their steps (only in a 'flush' step), so their queued disk writes stay
- * queued — a busy worker — while the other threads go on. The main thread waits with
- * Atomics.waitAsync, so its own queue drains as it would in any application.
+ * does not turn between their steps (only in a 'flush' step) — a busy worker — so the disk
+ * writes they post to the hand-off ring (spill/handoff.ts) are committed by the main thread,
+ * which waits with Atomics.waitAsync and so drains as it would in any application, at moments
+ * the program does not control.
  *
  * A model (per key: the last value set, or none after a delete, invalidate or clear) gives, at
  * each get, the value that may be returned; a miss is always allowed (it is a cache); a stale
