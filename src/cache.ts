@@ -24,7 +24,6 @@ import type { SpillCount, SpillStats } from './spill/types.js';
 import { type CacheHandle, HANDLE_TAG, HANDLE_VERSION, INFLIGHT_BYTES, isCacheHandle } from './handle.js';
 import { connectRemote, equalBytes, openSpill, spillCounter, spillLinks } from './open.js';
 import type { RemoteTier } from './remote/tier.js';
-import { HandoffRing } from './spill/handoff.js';
 import { DEFAULT_MODEL, type RemoteStats, Tiers } from './tiers.js';
 import { toVector } from './vectors.js';
 
@@ -141,7 +140,8 @@ export class EmbeddingCache {
         parts,
         options: resolved,
         inflight: InflightTable.create(INFLIGHT_BYTES),
-        handoff: spill !== null ? HandoffRing.create() : null,
+        // Loaded only with a spill tier, like the tier itself.
+        handoff: spill !== null ? (await import('./spill/handoff.js')).HandoffRing.create() : null,
       };
       cache = await EmbeddingCache.fromHandle(handle, spill, remote, verified);
       if (remote !== null) {

@@ -42,8 +42,10 @@ export interface Op {
 export interface BatchResult {
   /** Records written (tombstones not counted). */
   written: number;
-  /** Ops dropped because a copy stamped as late or later was on disk already. */
+  /** Ops dropped because a copy stamped later was on disk already. */
   superseded: number;
+  /** Ops whose own copy (same stamp) was on disk already: committed before, by another thread. */
+  already: number;
   /** Ops whose key another writer committed between our read and our commit: decide again. */
   retry: Op[];
 }
@@ -81,6 +83,7 @@ export function commitBatch(
   const { root, records, age, expiry } = dbs;
   const outcomes: { op: Op; applied: Promise<boolean> }[] = [];
   let superseded = 0;
+  let already = 0;
   let batch: Promise<boolean>;
   try {
     root.resetReadTxn(); // the latest copies: their stamps decide, and their index entries go
@@ -89,7 +92,8 @@ export function commitBatch(
       const old = records.getBinaryFast(op.recKey);
       const stored = old !== undefined && isStoredRecord(old) ? recordWrittenMs(old) : null;
       if (stored !== null && stored >= op.writtenMs) {
-        superseded++; // an op stamped later (or this one) is on disk already: this one lost
+        if (stored === op.writtenMs) already++; // this very op, committed by another thread
+        else superseded++; // an op stamped later is on disk already: this one lost
         continue;
       }
       // Index entries of the copies being replaced, from the snapshot and from this instance's
@@ -137,7 +141,7 @@ export function commitBatch(
         retry.push(op);
       }
     }
-    return { written, superseded, retry };
+    return { written, superseded, already, retry };
   });
 }
 

@@ -263,6 +263,12 @@ export class WriteQueue {
     return this.claiming;
   }
 
+  /**
+   * Commits a claim's ops. Whatever this thread writes is counted (a put applies once, whoever
+   * made it); settling the ops (their pending buckets) and counting what was superseded is for
+   * the thread that completes the claim, so each op settles once even when a claim is taken over
+   * and committed twice.
+   */
   private async commitClaim(ring: HandoffRing, claim: HandoffClaim): Promise<void> {
     const all: Op[] = claim.ops.map((c) => ({ ...c, ks: keyString(c.recKey), priors: undefined }));
     const { ops, dropped } = latestPerKey(all);
@@ -270,8 +276,12 @@ export class WriteQueue {
     let superseded = dropped.length;
     let left: Op[] = [...ops.values()];
     let failure: unknown;
+    let lost = false;
     for (let round = 0; left.length > 0 && !this.life.closed; round++) {
-      if (round > 0 && !ring.renew(claim)) return; // taken over: the taker commits these ops
+      if (round > 0 && !ring.renew(claim)) {
+        lost = true; // taken over: the taker commits these ops
+        break;
+      }
       if (round === MAX_ROUNDS) {
         failure = new Error(`${left.length} writes kept losing to concurrent writers of their keys`);
         break;
@@ -287,15 +297,18 @@ export class WriteQueue {
         break;
       }
     }
-    if (this.life.closed && failure === undefined && left.length > 0) return; // another instance goes on
-    if (!ring.complete(claim)) return;
-    for (const op of all) {
-      const mine = this.pending.get(op.ks);
-      if (mine !== undefined && mine.seq === op.seq) this.pending.delete(op.ks);
-      if (op.tag >= 0) this.hooks.settled(op.tag);
+    // Unfinished (taken over, or this instance closed mid-claim): the claim goes stale and the
+    // next thread takes it over after the lease.
+    const completed = !lost && (failure !== undefined || left.length === 0) && ring.complete(claim);
+    if (completed) {
+      for (const op of all) {
+        const mine = this.pending.get(op.ks);
+        if (mine !== undefined && mine.seq === op.seq) this.pending.delete(op.ks);
+        if (op.tag >= 0) this.hooks.settled(op.tag);
+      }
     }
-    if (failure === undefined) this.hooks.committed(written, superseded);
-    else this.hooks.fail('a write', failure, left.length);
+    if (written > 0 || completed) this.hooks.committed(written, completed ? superseded : 0);
+    if (completed && failure !== undefined) this.hooks.fail('a write', failure, left.length);
   }
 
   /**

@@ -3,7 +3,9 @@
  * model, anything from before a clear(), and an older value that a newer set replaced. Each
  * test first shows the entries really are on disk (has() or a disk hit), so a disk tier that
  * silently wrote nothing could not pass it.
- * Real time (TTL 40 ms, then a sleep of 80): the cache and LMDB read the clock themselves.
+ * Real time (TTL 250 ms, then a sleep of 400): the cache and LMDB read the clock themselves. The
+ * TTL leaves room for a loaded machine between the sets and the first check (each check that
+ * an entry is still fresh runs within it).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
@@ -12,8 +14,8 @@ import { textFor, vectorFor } from '../../support/data.mjs';
 import { expectVector } from '../../support/expect.js';
 import { tempDir } from '../../support/temp.js';
 
-const TTL = 40;
-const WAIT = 80;
+const TTL = 250;
+const WAIT = 400;
 const DIMS = 16;
 const MEMORY = 8;
 const N = 60;
