@@ -92,7 +92,8 @@ export function commitBatch(
       const old = records.getBinaryFast(op.recKey);
       const stored = old !== undefined && isStoredRecord(old) ? recordWrittenMs(old) : null;
       if (stored !== null && stored >= op.writtenMs) {
-        if (stored === op.writtenMs) already++; // this very op, committed by another thread
+        if (stored === op.writtenMs)
+          already++; // this very op, committed by another thread
         else superseded++; // an op stamped later is on disk already: this one lost
         continue;
       }
@@ -102,7 +103,8 @@ export function commitBatch(
       const staleExpiry: Uint8Array[] = [];
       const replaced = (oldWritten: number, oldExpires: number): void => {
         if (oldWritten !== op.writtenMs) staleAge.push(indexKey(oldWritten, op.recKey));
-        if (oldExpires !== 0 && oldExpires !== op.expiresMs) staleExpiry.push(indexKey(oldExpires, op.recKey));
+        if (oldExpires !== 0 && oldExpires !== op.expiresMs)
+          staleExpiry.push(indexKey(oldExpires, op.recKey));
       };
       if (stored !== null) replaced(stored, recordExpiresMs(old!));
       const priors = op.priors;
@@ -121,7 +123,9 @@ export function commitBatch(
         };
         // Only over the copy we read: one committed by another writer since is decided again.
         const applied =
-          stored === null ? records.ifNoExists(op.recKey, apply) : records.ifVersion(op.recKey, stored, apply);
+          stored === null
+            ? records.ifNoExists(op.recKey, apply)
+            : records.ifVersion(op.recKey, stored, apply);
         // A failed batch rejects these too; the batch's own promise reports it (counted once).
         outcomes.push({ op, applied: applied.catch(() => false) });
       }

@@ -122,7 +122,15 @@ export class HandoffRing {
     this.data = new Uint8Array(buffer, HEADER_BYTES, this.size);
     this.view = new DataView(buffer, HEADER_BYTES, this.size);
     // Nothing to repair after a dead holder: it published nothing it had not finished.
-    this.lock = new LockTable(this.ctl, R_LOCK, R_DEAD_RING, token, lockTimeoutMs, () => undefined, () => undefined);
+    this.lock = new LockTable(
+      this.ctl,
+      R_LOCK,
+      R_DEAD_RING,
+      token,
+      lockTimeoutMs,
+      () => undefined,
+      () => undefined,
+    );
   }
 
   get posted(): number {

@@ -601,7 +601,16 @@ export class SpillTier {
     const { entries, bytes } = this.maintenance.lastStats;
     const { writes, hits, misses, errors, superseded } = this;
     const ring = this.queue.ringStats();
-    return { entries, bytes, writes, hits, misses, errors, superseded, ...(ring !== undefined ? { handoff: ring } : {}) };
+    return {
+      entries,
+      bytes,
+      writes,
+      hits,
+      misses,
+      errors,
+      superseded,
+      ...(ring !== undefined ? { handoff: ring } : {}),
+    };
   }
 
   /**

@@ -26,7 +26,14 @@
  * means the data is on disk.
  */
 import { commitBatch, latestPerKey, type Op, silenceCommitError } from './batch.js';
-import { RecordArena, encodeRecord, encodeTombstone, keyString, recordExpiresMs, recordKey } from './format.js';
+import {
+  RecordArena,
+  encodeRecord,
+  encodeTombstone,
+  keyString,
+  recordExpiresMs,
+  recordKey,
+} from './format.js';
 import { type HandoffClaim, type HandoffRing, seqDone } from './handoff.js';
 import type { Fail, Lifecycle, SpillDbs, SpillRecord } from './types.js';
 
@@ -189,7 +196,17 @@ export class WriteQueue {
     tag: number,
   ): void {
     const seq = this.ring === null ? -1 : this.ring.post(recKey, value, tombstone, writtenMs, expiresMs, tag);
-    const op: Op = { recKey, ks: keyString(recKey), value, tombstone, writtenMs, expiresMs, priors: undefined, tag, seq };
+    const op: Op = {
+      recKey,
+      ks: keyString(recKey),
+      value,
+      tombstone,
+      writtenMs,
+      expiresMs,
+      priors: undefined,
+      tag,
+      seq,
+    };
     const before = this.pending.get(op.ks);
     if (before !== undefined) op.priors = [...(before.priors ?? []), before.writtenMs, before.expiresMs];
     const evicted = this.pendingRing[this.pendingPos];

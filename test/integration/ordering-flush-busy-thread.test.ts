@@ -31,7 +31,10 @@ const SET_DONE = 0;
 const MAIN_DONE = 1;
 
 /** Each text's vector as another process reads it from the spill folder (null: not there). */
-async function readFromAnotherProcess(path: string, texts: string[]): Promise<Record<string, number[] | null>> {
+async function readFromAnotherProcess(
+  path: string,
+  texts: string[],
+): Promise<Record<string, number[] | null>> {
   const { stdout } = await run(process.execPath, [reader, path, JSON.stringify(texts)], { timeout: 30_000 });
   return JSON.parse(stdout) as Record<string, number[] | null>;
 }
@@ -48,7 +51,9 @@ describe("ordering: flush() waits for a busy thread's disk writes", () => {
     const texts = Array.from({ length: N }, (_, i) => `doc-${i}`);
     const sets = texts.map((t, i) => [t, vectorFor(i, 1, DIMS)]);
     const ctl = new Int32Array(new SharedArrayBuffer(8));
-    const w = start(worker, { workerData: { handle: cache.handle, ctl: ctl.buffer, busyMs: 200, sets, claimFirst } });
+    const w = start(worker, {
+      workerData: { handle: cache.handle, ctl: ctl.buffer, busyMs: 200, sets, claimFirst },
+    });
     const flushed = nextMessage<{ busyFor: number; mainDoneInTime: boolean }>(w, 'flushed');
     await waitFlag(ctl, SET_DONE, 1, 'worker sets');
 

@@ -41,7 +41,11 @@ const action = fc.oneof(
     tombstone: fc.boolean(),
     tag: fc.integer({ min: -1, max: 50 }),
   }),
-  fc.record({ kind: fc.constant('claim' as const), who: fc.integer({ min: 0, max: 1 }), max: fc.integer({ min: 1, max: 6 }) }),
+  fc.record({
+    kind: fc.constant('claim' as const),
+    who: fc.integer({ min: 0, max: 1 }),
+    max: fc.integer({ min: 1, max: 6 }),
+  }),
   fc.record({ kind: fc.constant('complete' as const), who: fc.integer({ min: 0, max: 1 }) }),
   fc.record({ kind: fc.constant('wait' as const), ms: fc.integer({ min: 1, max: 2 * CLAIM_LEASE_MS }) }),
 );
@@ -70,7 +74,14 @@ describe('hand-off ring', () => {
             const pad = head + need > RING_BYTES ? RING_BYTES - head : 0;
             const fits = used + pad + need <= RING_BYTES - 8;
             const writtenMs = now + posted / 8;
-            const seq = rings[a.who]!.post(recKeyOf(op.key), valueOf(op), op.tombstone, writtenMs, now * 2, op.tag);
+            const seq = rings[a.who]!.post(
+              recKeyOf(op.key),
+              valueOf(op),
+              op.tombstone,
+              writtenMs,
+              now * 2,
+              op.tag,
+            );
             expect(seq).toBe(fits ? posted : -1);
             if (fits) {
               posted++;
@@ -123,7 +134,8 @@ describe('hand-off ring', () => {
     const buffer = HandoffRing.create(RING_BYTES);
     const a = new HandoffRing(buffer, 1, 50);
     const b = new HandoffRing(buffer, 2, 50);
-    for (let i = 0; i < 5; i++) a.post(recKeyOf(i), valueOf({ key: i, size: 100, tombstone: false, tag: i }), false, i, 0, i);
+    for (let i = 0; i < 5; i++)
+      a.post(recKeyOf(i), valueOf({ key: i, size: 100, tombstone: false, tag: i }), false, i, 0, i);
     const first = a.claim(3, 1000)!;
     expect(first.ops.map((o) => o.tag)).toEqual([0, 1, 2]);
     expect(b.claim(10, 1000 + CLAIM_LEASE_MS - 1)).toBeNull();
