@@ -147,7 +147,7 @@ export class CarPolicy implements ReplacementPolicy {
     const ghosts = this.ghosts;
     const b1 = ghosts.size(B1);
     const b2 = ghosts.size(B2);
-    const hit = b1 + b2 === 0 ? -1 : ghosts.take(k[ko + 1]!, k[ko + 2]!);
+    const hit = b1 + b2 === 0 ? -1 : ghosts.take(k[ko + 1]!, k[ko + 2]!, k[ko + 3]!);
     const c = this.capacity();
     if (hit === B1) {
       // T1 was too small: a key it evicted came back.
@@ -172,7 +172,7 @@ export class CarPolicy implements ReplacementPolicy {
     if (inT2) Atomics.and(mem, w + PG_T2, ~bit);
     if ((mem[w]! & bit) !== 0) Atomics.and(mem, w, ~bit);
     Atomics.sub(this.ctl, classAt(mem[base + PG_CLASS]! - 1) + (inT2 ? C_T2 : C_T1), 1);
-    if (evicted) this.ghosts.push(inT2 ? B2 : B1, mem[ki + 1]!, mem[ki + 2]!);
+    if (evicted) this.ghosts.push(inT2 ? B2 : B1, mem[ki + 1]!, mem[ki + 2]!, mem[ki + 3]!);
   }
 
   reset(): void {

@@ -226,14 +226,17 @@ export function pendingAt(buckets: number): number {
  * two ≥ 1.25 × expectedEntries, and expectedEntries defaults from maxEntries), so it remembers
  * at least as many evicted keys as the cache holds, as CAR needs (|B1| + |B2| ≤ c):
  *
- *   table   buckets × GHOST_SLOT_WORDS   4-way sets of {fingerprint, tag}; tag = seq << 1 | list
+ *   table   2 × buckets ways × 2 words   4-way sets of {fingerprint, tag}; tag = seq << 1 | list
  *   ring B1 buckets words                fingerprints in eviction order, cell = seq & (buckets-1)
  *   ring B2 buckets words
  *
- * 16 bytes per bucket (≈ 16-26 bytes per expected entry).
+ * 24 bytes per bucket (≈ 24-38 bytes per expected entry). The table has twice as many ways as
+ * ghosts can be: a full set loses a ghost, and CAR on loop-like traces lives on its ghosts.
  */
 export const GHOST_SLOT_WORDS = 2;
 export const GHOST_WAYS = 4;
+/** Ways of the table per bucket. */
+export const GHOST_WAYS_PER_BUCKET = 2;
 
 export function ghostTableAt(buckets: number): number {
   return BUCKETS + 2 * buckets;
@@ -241,7 +244,7 @@ export function ghostTableAt(buckets: number): number {
 
 /** Ring of ghost list l (0: B1, 1: B2). */
 export function ghostRingAt(buckets: number, l: number): number {
-  return ghostTableAt(buckets) + GHOST_SLOT_WORDS * buckets + l * buckets;
+  return ghostTableAt(buckets) + GHOST_WAYS_PER_BUCKET * GHOST_SLOT_WORDS * buckets + l * buckets;
 }
 
 /** Words of the control buffer for a given bucket count (a power of two ≥ STRIPES). */
