@@ -191,6 +191,24 @@ export class CarPolicy implements ReplacementPolicy {
     }
   }
 
+  check(t1: Int32Array, t2: Int32Array): string[] {
+    const problems: string[] = [];
+    for (let c = 0; c < MAX_CLASSES; c++) {
+      const n1 = Atomics.load(this.ctl, classAt(c) + C_T1);
+      const n2 = Atomics.load(this.ctl, classAt(c) + C_T2);
+      if (n1 !== t1[c] || n2 !== t2[c])
+        problems.push(`class ${c}: |T1| ${n1}, |T2| ${n2}; linked ${t1[c]} in T1, ${t2[c]} in T2`);
+    }
+    const p = this.f64[H_CAR_P / 2]!;
+    if (!(p >= 0 && p <= this.cMax)) problems.push(`p ${p} outside [0, ${this.cMax}]`);
+    for (const l of [B1, B2]) {
+      const n = this.ghosts.size(l);
+      const listed = this.ghosts.list(l).length;
+      if (n !== listed) problems.push(`ghost list ${l}: count ${n}, ${listed} in its ring`);
+    }
+    return problems;
+  }
+
   inT2(mem: Int32Array, base: number, s: number): boolean {
     return (mem[base + PG_REF + PG_T2 + (s >>> 5)]! & (1 << (s & 31))) !== 0;
   }

@@ -131,8 +131,15 @@ export class GhostDirectory {
     const ctl = this.ctl;
     const fp = fingerprint(k2);
     const w = H_GHOSTS + GH_WORDS * l;
-    // The ring is full: the oldest ghost goes (CAR never gets here; races and deaths might).
-    if (((ctl[w + GH_HEAD]! - ctl[w + GH_TAIL]!) & SEQ_MASK) >= this.capacity) this.trim(l);
+    // The ring is full: the oldest ghost goes (CAR never gets here; races and deaths might). A
+    // window wider than the ring (a tail past the head, left by a death or garbage) is cut back
+    // to the ring first, so a damaged list heals within one push.
+    const head = ctl[w + GH_HEAD]!;
+    const tail = ctl[w + GH_TAIL]!;
+    const span = (head - tail) & SEQ_MASK;
+    if (span > this.capacity)
+      Atomics.compareExchange(ctl, w + GH_TAIL, tail, (head - this.capacity) & SEQ_MASK);
+    if (span >= this.capacity) this.trim(l);
     // (head wraps as an int32; every use masks it to 31 bits, and 2^32 is a multiple of 2^31.)
     const seq = Atomics.add(ctl, w + GH_HEAD, 1) & SEQ_MASK;
     Atomics.store(ctl, this.rings + l * this.capacity + (seq & this.ringMask), fp);

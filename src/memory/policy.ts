@@ -55,6 +55,11 @@ export interface ReplacementPolicy {
   reset(): void;
   /** fsck(): the counts recounted from the linked entries (t1[c], t2[c] per class). */
   recount(t1: Int32Array, t2: Int32Array): void;
+  /**
+   * For tests (checkInvariants): the problems with the policy's state, given the linked entries
+   * of each class in T1 and T2 (t1[c], t2[c]); empty when the state is whole and the counts exact.
+   */
+  check(t1: Int32Array, t2: Int32Array): string[];
   /** Whether slot s's entry is in T2 (for recount). */
   inT2(mem: Int32Array, base: number, s: number): boolean;
 }

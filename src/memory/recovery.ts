@@ -198,6 +198,8 @@ export class Recovery {
         problems.push(`page ${p}: odd epoch`);
     }
     let linked = 0;
+    const t1 = new Int32Array(MAX_CLASSES);
+    const t2 = new Int32Array(MAX_CLASSES);
     for (let b = 0; b < arena.parts.buckets; b++) {
       let e = this.ctl[BUCKETS + b]!;
       for (let steps = 0; e !== NONE; steps++) {
@@ -219,11 +221,14 @@ export class Recovery {
         if (mem[base + L.state + s] !== STATE_LIVE)
           problems.push(`entry ${e} linked but state ${mem[base + L.state + s]}`);
         if ((mem[base + L.seq + s]! & 1) !== 0) problems.push(`entry ${e} linked with odd seq`);
+        if (this.policy.inT2(mem, base, s)) t2[mem[base + PG_CLASS]! - 1]!++;
+        else t1[mem[base + PG_CLASS]! - 1]!++;
         linked++;
         e = mem[base + L.next + s]!;
       }
     }
     if (linked !== occupied) problems.push(`linked entries ${linked} != occupied ${occupied}`);
+    problems.push(...this.policy.check(t1, t2));
     return problems;
   }
 }
