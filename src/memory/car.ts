@@ -123,9 +123,9 @@ export class CarPolicy implements ReplacementPolicy {
     if (list !== ANY_LIST && inT2 !== (list === T2)) return SKIP;
     if ((mem[w]! & bit) === 0) return EVICT;
     Atomics.and(mem, w, ~bit);
-    if (!inT2) {
-      // Referenced while in T1: seen twice, it moves to T2.
-      Atomics.or(mem, w + PG_T2, bit);
+    // Referenced while in T1: seen twice, it moves to T2. Only the thread whose Atomics.or turns
+    // the bit on moves the counts (two sweeps can pass one entry at once).
+    if (!inT2 && (Atomics.or(mem, w + PG_T2, bit) & bit) === 0) {
       const cw = classAt(mem[base + PG_CLASS]! - 1);
       Atomics.sub(this.ctl, cw + C_T1, 1);
       Atomics.add(this.ctl, cw + C_T2, 1);
@@ -168,8 +168,7 @@ export class CarPolicy implements ReplacementPolicy {
   leave(mem: Int32Array, base: number, s: number, ki: number, evicted: boolean): void {
     const w = base + PG_REF + (s >>> 5);
     const bit = 1 << (s & 31);
-    const inT2 = (mem[w + PG_T2]! & bit) !== 0;
-    if (inT2) Atomics.and(mem, w + PG_T2, ~bit);
+    const inT2 = (Atomics.and(mem, w + PG_T2, ~bit) & bit) !== 0;
     if ((mem[w]! & bit) !== 0) Atomics.and(mem, w, ~bit);
     Atomics.sub(this.ctl, classAt(mem[base + PG_CLASS]! - 1) + (inT2 ? C_T2 : C_T1), 1);
     if (evicted) this.ghosts.push(inT2 ? B2 : B1, mem[ki + 1]!, mem[ki + 2]!, mem[ki + 3]!);
@@ -189,11 +188,14 @@ export class CarPolicy implements ReplacementPolicy {
       Atomics.store(this.ctl, classAt(c) + C_T1, t1[c]!);
       Atomics.store(this.ctl, classAt(c) + C_T2, t2[c]!);
     }
+    const p = this.f64[H_CAR_P / 2]!;
+    if (!(p >= 0 && p <= this.cMax)) this.f64[H_CAR_P / 2] = 0;
+    this.ghosts.recount();
   }
 
-  check(t1: Int32Array, t2: Int32Array): string[] {
+  check(t1: Int32Array, t2: Int32Array, exact: boolean): string[] {
     const problems: string[] = [];
-    for (let c = 0; c < MAX_CLASSES; c++) {
+    for (let c = 0; exact && c < MAX_CLASSES; c++) {
       const n1 = Atomics.load(this.ctl, classAt(c) + C_T1);
       const n2 = Atomics.load(this.ctl, classAt(c) + C_T2);
       if (n1 !== t1[c] || n2 !== t2[c])
@@ -204,7 +206,8 @@ export class CarPolicy implements ReplacementPolicy {
     for (const l of [B1, B2]) {
       const n = this.ghosts.size(l);
       const listed = this.ghosts.list(l).length;
-      if (n !== listed) problems.push(`ghost list ${l}: count ${n}, ${listed} in its ring`);
+      if (n < 0 || n > this.ghosts.capacity || listed > this.ghosts.capacity || (exact && n !== listed))
+        problems.push(`ghost list ${l}: count ${n}, ${listed} in its ring`);
     }
     return problems;
   }

@@ -17,8 +17,7 @@
  * CAR's adaptation reads.
  *
  * Why no lock: every operation is a few independent word writes, with the sequence numbers
- * claimed by Atomics.add (head) and compare-exchange (tail), and every index masked into its
- * array. Writers of different stripes may race, and a worker terminated in the middle of an
+ * claimed by compare-exchange (head and tail), and every index masked into its array. Writers of different stripes may race, and a worker terminated in the middle of an
  * operation may leave a way written and its cell not (or the reverse), a count off by one, or a
  * cell overwritten by a ring that wrapped: all of these make a ghost wrong or lost, which only
  * costs CAR a little adaptation. None can make a loop run away (each is bounded) or an index
@@ -43,6 +42,8 @@ import {
 
 /** Sequence numbers are 31-bit (they sit in a tag beside the list bit). */
 const SEQ_MASK = 0x7fffffff;
+/** Tries a push makes to claim the head cell against other pushers before it gives up. */
+const CLAIM_TRIES = 16;
 /** Holes a single trim steps over at most (a long run of them is left for the next trims). */
 const TRIM_STEPS = 64;
 
@@ -140,9 +141,20 @@ export class GhostDirectory {
     if (span > this.capacity)
       Atomics.compareExchange(ctl, w + GH_TAIL, tail, (head - this.capacity) & SEQ_MASK);
     if (span >= this.capacity) this.trim(l);
-    // (head wraps as an int32; every use masks it to 31 bits, and 2^32 is a multiple of 2^31.)
-    const seq = Atomics.add(ctl, w + GH_HEAD, 1) & SEQ_MASK;
-    Atomics.store(ctl, this.rings + l * this.capacity + (seq & this.ringMask), fp);
+    // The cell is written before the head moves over it (a compare-exchange), so a trim that
+    // catches up with the head never passes a cell still to be written: the count stays the
+    // ring's. A pusher that loses the race writes again one cell on; after CLAIM_TRIES it gives
+    // the ghost up. (head wraps as an int32; every use masks it to 31 bits.)
+    let seq = -1;
+    for (let tries = 0; tries < CLAIM_TRIES; tries++) {
+      const h = Atomics.load(ctl, w + GH_HEAD);
+      Atomics.store(ctl, this.rings + l * this.capacity + (h & this.ringMask), fp);
+      if (Atomics.compareExchange(ctl, w + GH_HEAD, h, (h + 1) & SEQ_MASK) === h) {
+        seq = h & SEQ_MASK;
+        break;
+      }
+    }
+    if (seq < 0) return;
     Atomics.add(ctl, w + GH_COUNT, 1);
     // A way of either set: the first free or dead one, else the one with the oldest ghost.
     let pick = -1;
@@ -186,6 +198,12 @@ export class GhostDirectory {
   private uncount(l: number): void {
     const at = H_GHOSTS + GH_WORDS * l + GH_COUNT;
     if (Atomics.sub(this.ctl, at, 1) <= 0) Atomics.store(this.ctl, at, 0); // never below 0
+  }
+
+  /** Sets each list's count to the ghosts its ring holds (fsck: a death can leave it off by one). */
+  recount(): void {
+    for (let l = 0; l < 2; l++)
+      Atomics.store(this.ctl, H_GHOSTS + GH_WORDS * l + GH_COUNT, this.list(l).length);
   }
 
   /** Forgets every ghost (clear(); the caller holds every stripe lock). */

@@ -680,8 +680,8 @@ export class SharedStore {
     return this.arena.maxBytes();
   }
 
-  /** For tests: checks structural invariants and returns a list of violations (empty = fine). */
-  checkInvariants(): string[] {
-    return this.recovery.checkInvariants();
+  /** For tests: structural invariants (recovery.ts) as a list of violations (empty = fine). */
+  checkInvariants(exactPolicy = false): string[] {
+    return this.recovery.checkInvariants(exactPolicy);
   }
 }
