@@ -206,16 +206,18 @@ export class GhostDirectory {
       Atomics.store(this.ctl, H_GHOSTS + GH_WORDS * l + GH_COUNT, this.list(l).length);
   }
 
-  /** Forgets every ghost (clear(); the caller holds every stripe lock). */
+  /**
+   * Forgets every ghost (clear(); the caller holds every stripe lock). O(1): each list's tail
+   * moves up to its head, so every way's sequence number falls outside the window, and every
+   * cell is written again before the head passes it.
+   */
   reset(): void {
     const ctl = this.ctl;
     for (let l = 0; l < 2; l++) {
       const w = H_GHOSTS + GH_WORDS * l;
-      Atomics.store(ctl, w + GH_HEAD, 0);
-      Atomics.store(ctl, w + GH_TAIL, 0);
+      Atomics.store(ctl, w + GH_TAIL, Atomics.load(ctl, w + GH_HEAD) & SEQ_MASK);
       Atomics.store(ctl, w + GH_COUNT, 0);
     }
-    ctl.fill(0, this.table, this.rings + 2 * this.capacity);
   }
 
   /** For tests: the fingerprints of list l, oldest first (holes skipped). */
