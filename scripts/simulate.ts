@@ -5,7 +5,7 @@
  * ratios with the gap between embedcache and ARC in percentage points.
  *
  *   npm run simulate -- [--traces DIR] [--only gli,OLTP] [--sizes 250,500] [--json FILE]
- *                       [--policies lru,arc,car,opt,embedcache]
+ *                       [--policies lru,arc,car,carslots,opt,embedcache]
  *
  * Traces missing from DIR are skipped. The policies live in scripts/simulate/ (one file each);
  * the trace formats in scripts/simulate/traces.ts. Where the traces' README publishes figures
@@ -17,6 +17,7 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { arc } from './simulate/arc.js';
 import { car } from './simulate/car.js';
+import { carSlots } from './simulate/car-slots.js';
 import { belady, nextUses } from './simulate/belady.js';
 import { embedcache } from './simulate/embedcache.js';
 import { lru } from './simulate/lru.js';
@@ -49,6 +50,8 @@ async function makePolicy(
       return arc(size);
     case 'car':
       return car(size);
+    case 'carslots':
+      return carSlots(size);
     case 'opt':
       return belady(size, trace, next());
   }

@@ -2,9 +2,9 @@
  * The simulator's one table: a Markdown pipe table whose columns are padded to fixed widths, so it
  * reads in a terminal, streams row by row, and pastes into the README as is.
  */
-export const POLICY_IDS = ['embedcache', 'lru', 'arc', 'car', 'opt'] as const;
+export const POLICY_IDS = ['embedcache', 'lru', 'arc', 'car', 'carslots', 'opt'] as const;
 export type PolicyId = (typeof POLICY_IDS)[number];
-/** The columns without --policies (CAR, the CLOCK-based ARC, on request). */
+/** The columns without --policies (CAR, the CLOCK-based ARC, and CAR/slots, its memory-tier layout, on request). */
 export const DEFAULT_POLICIES: readonly PolicyId[] = ['embedcache', 'lru', 'arc', 'opt'];
 
 export const POLICY_TITLES: Record<PolicyId, string> = {
@@ -12,6 +12,7 @@ export const POLICY_TITLES: Record<PolicyId, string> = {
   lru: 'LRU %',
   arc: 'ARC %',
   car: 'CAR %',
+  carslots: 'CAR/slots %',
   opt: 'OPT %',
 };
 

@@ -20,6 +20,14 @@
  */
 import {
   ARENA_MAX_BYTES,
+  BUCKETS,
+  H_LAYOUT_VERSION,
+  H_MAGIC,
+  H_SECRET,
+  LAYOUT_VERSION,
+  LOCKS,
+  MAGIC,
+  SECRET_WORDS,
   arenaOf,
   C_CUR_PAGE,
   C_PAGES,
@@ -47,7 +55,7 @@ import {
   STATE_LIVE,
   STRIPES,
 } from './layout.js';
-import type { LockTable } from './lock.js';
+import { LockTable } from './lock.js';
 import type { ModelRegistry } from './registry.js';
 import type { PageOwners, StoreParts } from './types.js';
 
@@ -78,6 +86,33 @@ export function planStore(
   for (let left = maxPages * PAGE_BYTES; left > 0; left -= ARENA_MAX_BYTES)
     arenaBytes.push(Math.min(left, ARENA_MAX_BYTES));
   return { buckets, controlBytes, maxPages, arenaBytes };
+}
+
+/** Allocates and initializes the shared memory of a new store (SharedStore.create). */
+export function createStoreParts(opts: {
+  maxBytes: number;
+  expectedEntries: number;
+  maxEntries: number;
+  lockTimeoutMs: number;
+  secret: Uint8Array;
+}): StoreParts {
+  const plan = planStore(opts.maxBytes, opts.expectedEntries);
+  const control = new SharedArrayBuffer(plan.controlBytes);
+  const ctl = new Int32Array(control);
+  ctl[H_MAGIC] = MAGIC;
+  ctl[H_LAYOUT_VERSION] = LAYOUT_VERSION;
+  new Uint8Array(control, H_SECRET * 4, SECRET_WORDS * 4).set(opts.secret);
+  LockTable.init(ctl, LOCKS, STRIPES + 1);
+  ctl.fill(NONE, BUCKETS, BUCKETS + plan.buckets);
+  const arenas = plan.arenaBytes.map((max) => new SharedArrayBuffer(0, { maxByteLength: max }));
+  return {
+    control,
+    arenas,
+    buckets: plan.buckets,
+    maxEntries: opts.maxEntries,
+    maxPages: plan.maxPages,
+    lockTimeoutMs: opts.lockTimeoutMs,
+  };
 }
 
 export class Arena {

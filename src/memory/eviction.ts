@@ -4,10 +4,16 @@
  * In order: a free slot of the class (free-slots.ts); a never-used slot, from the class's current
  * page or a new page while maxBytes allows (arena.ts); when memory is full, a cold page of another
  * class (arena.ts, stealPage — a page is worth more to a class that gets traffic than our own
- * coldest entry); then the CLOCK sweep over the class's pages (policy.ts holds the use bits),
- * which takes free, expired and invalidated entries first and evicts an unreferenced one
- * otherwise. At maxEntries the sweep looks for a victim whose count passes to the caller, and
- * failing that evicts from any class.
+ * coldest entry); then the sweep over the class's pages, which takes free, expired and
+ * invalidated entries first and otherwise evicts the entry the replacement policy picks
+ * (policy.ts, the interface; car.ts, CAR). At maxEntries the sweep looks for a victim whose count
+ * passes to the caller, and failing that evicts from any class.
+ *
+ * The sweep has one hand per policy list (CAR: T1 and T2) per class, per thread. Each step asks
+ * the policy which list to take from, moves that list's hand one slot and lets the policy judge
+ * the entry there (skip another list's entry, give a referenced one a second chance, or evict).
+ * A hand that has gone round its class twice without a victim gives way to the other; both
+ * spent, the sweep gives up (NONE) as before, and the caller looks elsewhere.
  *
  * Why tryAcquire: a victim in another stripe is taken only if its lock is free right now. A
  * writer never blocks on a second lock while holding one, so writers cannot deadlock; a busy
@@ -37,7 +43,7 @@ import {
   STATE_LIVE,
   STRIPES,
 } from './layout.js';
-import { testAndClearReferenced } from './policy.js';
+import { ANY_LIST, EVICT, type ReplacementPolicy, T1 } from './policy.js';
 import type { Arena } from './arena.js';
 import type { Counters } from './counters.js';
 import type { FreeSlots } from './free-slots.js';
@@ -56,8 +62,8 @@ export class Eviction {
   private readonly ctl: Int32Array;
   private readonly locks: LockTable;
   private readonly token: number;
-  /** CLOCK hands, per thread: per class, and one over all pages. */
-  private readonly hands: number[] = [];
+  /** Sweep hands, per thread: per policy list per class, and one over all pages. */
+  private readonly hands: [number[], number[]] = [[], []];
   private anyHand: number;
   private readonly keyScratch = new Int32Array(4);
 
@@ -67,6 +73,7 @@ export class Eviction {
     private readonly chains: Chains,
     private readonly counters: Counters,
     private readonly bucketMask: number,
+    private readonly policy: ReplacementPolicy,
   ) {
     this.ctl = arena.ctl;
     this.locks = arena.locks;
@@ -107,22 +114,30 @@ export class Eviction {
   }
 
   /**
-   * CLOCK over the pages of class cls. Returns an entry claimed for the caller, or NONE after a
-   * bounded sweep. With `haveCount` the caller already reserved a count (a free slot is enough);
+   * The sweep over the pages of class cls. Returns an entry claimed for the caller, or NONE after
+   * a bounded sweep. With `haveCount` the caller already reserved a count (a free slot is enough);
    * without, only a victim (whose count passes to the caller) or a free slot plus a new
    * reservation will do.
    */
   private sweep(cls: number, L: PageLayout, stripe: number, haveCount: boolean): number {
     const arena = this.arena;
+    const policy = this.policy;
     const pagesUsed = Atomics.load(this.ctl, H_PAGES_USED);
     const classPages = Atomics.load(this.ctl, classAt(cls) + C_PAGES);
     if (classPages === 0 || pagesUsed === 0) return NONE;
+    // Each hand goes round at most twice: the first pass gives every entry of its list its second
+    // chance, the second finds one without. Past that the other hand goes on alone.
     const budget = 2 * classPages * L.slots + L.slots;
-    let pos = this.hands[cls] ?? 0;
+    const steps = [0, 0];
+    policy.beginSweep(cls);
     const now = Date.now();
-    let steps = 0;
     let skippedPages = 0;
-    while (steps < budget && skippedPages <= pagesUsed) {
+    while (skippedPages <= 2 * pagesUsed) {
+      let list = policy.target();
+      if (steps[list]! >= budget) list = 1 - list;
+      if (steps[list]! >= budget) break;
+      const hand = list === T1 ? this.hands[0] : this.hands[1];
+      let pos = hand[cls] ?? 0;
       let p = pageOf(pos);
       let s = slotOf(pos);
       if (p >= pagesUsed) {
@@ -133,34 +148,31 @@ export class Eviction {
         base = pageBase(p);
       const used = Math.min(L.slots, Atomics.load(mem, base + PG_BUMP));
       if (mem[base + PG_CLASS] !== cls + 1 || s >= used) {
-        pos = ((p + 1) % pagesUsed) << SLOT_BITS;
+        hand[cls] = ((p + 1) % pagesUsed) << SLOT_BITS;
         skippedPages++;
         continue;
       }
       skippedPages = 0;
-      steps++;
-      pos = s + 1 < used ? pos + 1 : ((p + 1) % pagesUsed) << SLOT_BITS;
+      steps[list]!++;
+      pos = s + 1 < used ? entryId(p, s) + 1 : ((p + 1) % pagesUsed) << SLOT_BITS;
+      hand[cls] = pos;
       const e = entryId(p, s);
       const st = Atomics.load(mem, base + L.state + s);
       if (st === STATE_FREE) {
         if (!haveCount && !arena.reserve()) continue;
-        if (Atomics.compareExchange(mem, base + L.state + s, STATE_FREE, -this.token) === STATE_FREE) {
-          this.hands[cls] = pos;
+        if (Atomics.compareExchange(mem, base + L.state + s, STATE_FREE, -this.token) === STATE_FREE)
           return e;
-        }
         if (!haveCount) arena.unreserve();
         continue;
       }
       if (st !== STATE_LIVE) continue; // claimed by a writer right now
       const current = arena.isCurrent(mem, base, L, s, p, now);
-      if (current && testAndClearReferenced(mem, base, s)) continue;
+      if (current && policy.visit(mem, base, s, list) !== EVICT) continue;
       if (this.evict(e, stripe, current, now)) {
         if (haveCount) arena.unreserve(); // the victim's count is ours now
-        this.hands[cls] = pos;
         return e;
       }
     }
-    this.hands[cls] = pos;
     return NONE;
   }
 
@@ -188,7 +200,7 @@ export class Eviction {
       this.locks.setIntent(t, e);
       if (stillValid) this.spillOut(arenaOf(p), mem, base, L, s);
       this.chains.unlink(e, b);
-      this.free.uncount(mem, base, L, s);
+      this.free.uncount(mem, base, L, s, stillValid);
       Atomics.store(mem, base + L.state + s, -this.token);
       if (t !== ownStripe) this.locks.setIntent(ownStripe, e);
       if (stillValid) this.counters.add(ST_EVICTIONS);
@@ -243,7 +255,7 @@ export class Eviction {
       pos = s + 1 < used ? pos + 1 : ((p + 1) % pagesUsed) << SLOT_BITS;
       if (Atomics.load(mem, base + L.state + s) !== STATE_LIVE) continue;
       const current = arena.isCurrent(mem, base, L, s, p, now);
-      if (current && testAndClearReferenced(mem, base, s)) continue;
+      if (current && this.policy.visit(mem, base, s, ANY_LIST) !== EVICT) continue;
       const e = entryId(p, s);
       if (this.evict(e, stripe, current, now)) {
         // The slot is claimed by us: give it back to its class as free.

@@ -28,12 +28,16 @@ import {
   STATE_LIVE,
 } from './layout.js';
 import type { Arena } from './arena.js';
+import type { ReplacementPolicy } from './policy.js';
 
 export class FreeSlots {
   private readonly ctl: Int32Array;
   private readonly ctl64: BigUint64Array;
 
-  constructor(private readonly arena: Arena) {
+  constructor(
+    private readonly arena: Arena,
+    private readonly policy: ReplacementPolicy,
+  ) {
     this.ctl = arena.ctl;
     this.ctl64 = arena.ctl64;
   }
@@ -109,10 +113,14 @@ export class FreeSlots {
     this.freeSlot(e, mem, base, L, s);
   }
 
-  /** Takes a live entry out of its model's (or the stale) count. */
-  uncount(mem: Int32Array, base: number, L: PageLayout, s: number): void {
+  /**
+   * Takes a live entry out of its model's (or the stale) count, and out of the replacement
+   * policy's lists: as a ghost if the sweep `evicted` it (it was current), else forgotten.
+   */
+  uncount(mem: Int32Array, base: number, L: PageLayout, s: number, evicted = false): void {
     if (this.arena.ofCurrentGen(mem, base, L, s))
       Atomics.sub(this.ctl, modelAt(mem[base + L.model + s]!) + M_LIVE, 1);
     else Atomics.sub(this.ctl, H_STALE, 1);
+    this.policy.leave(mem, base, s, base + L.key + 4 * s, evicted);
   }
 }

@@ -79,14 +79,32 @@ export const H_FLEET_LEADER = 47;
 export const H_FLEET_BEAT = 50;
 /** Tokens the dead-token rings remember (a ring of them is 1 + DEAD_SLOTS words). */
 export const DEAD_SLOTS = 8;
-export const HEADER_WORDS = 52;
+/**
+ * Replacement policy (CAR, car.ts): the target size p of T1, a Float64 at an even word (words
+ * 52-53; read and written plainly, clamped on every read). Its own cache line with the ghost
+ * words (52-63): written by inserts and evictions, never by a read. (|T1| and |T2| are per class,
+ * C_T1 and C_T2.)
+ */
+export const H_CAR_P = 52;
+/**
+ * Ghost lists B1 and B2 (ghosts.ts): per list a head and a tail (monotonic 31-bit sequence
+ * numbers: the ring cells in [tail, head) are the list, oldest first) and the number of ghosts in
+ * it (holes left by ghost hits not counted). List l's words are H_GHOSTS + GH_WORDS * l + GH_*.
+ */
+export const H_GHOSTS = 56;
+export const GH_WORDS = 3;
+export const GH_HEAD = 0;
+export const GH_TAIL = 1;
+export const GH_COUNT = 2;
+export const HEADER_WORDS = 64;
 export const MAGIC = 0x45434348; // "ECCH"
 /**
  * 2: drop counter, order-stamp clock, dead-token ring, disk commits (header words 33-46); a
  * pending-write word per bucket. 3: two-line stat rows (remote counters), fleet epoch and
- * per-model fleet generation.
+ * per-model fleet generation. 4: CAR — policy and ghost words (header 52-61), the T2 bit plane in
+ * place of the use counter's high plane, the ghost directory after the pending words.
  */
-export const LAYOUT_VERSION = 3;
+export const LAYOUT_VERSION = 4;
 
 // ── Control buffer: dimension classes ────────────────────────────────────────────────────────
 export const MAX_CLASSES = 32;
@@ -98,6 +116,13 @@ export const C_SLOTS = 1;
 export const C_CUR_PAGE = 2;
 /** Pages owned by the class. */
 export const C_PAGES = 3;
+/**
+ * Live entries of the class in T1 and in T2 (car.ts; relaxed Atomics.add, clamped on read). The
+ * policy's global |T1| and |T2| are their sums; the sweep also reads them to never hunt a list
+ * the class has no entry of.
+ */
+export const C_T1 = 4;
+export const C_T2 = 5;
 /**
  * Free-slot stack head, 64 bits at an even word (CLASSES and CLASS_WORDS are even): low word the
  * top entry id (NONE when empty), high word a tag bumped on every change, so a compare-exchange
@@ -187,7 +212,6 @@ export const BUCKETS = STATS + STAT_ROWS * STAT_WORDS;
 /** Bucket value of an empty chain. */
 export const NONE = -1;
 
-/** Words of the control buffer for a given bucket count (a power of two ≥ STRIPES). */
 /**
  * After the buckets, one word per bucket: disk writes of the bucket's keys that some thread has
  * queued and not yet settled (tiers.ts). A promotion into a bucket with any is refused: the disk
@@ -197,8 +221,35 @@ export function pendingAt(buckets: number): number {
   return BUCKETS + buckets;
 }
 
-export function controlWords(buckets: number): number {
+/**
+ * The ghost directory (ghosts.ts), after the pending words, sized by the bucket count (a power of
+ * two ≥ 1.25 × expectedEntries, and expectedEntries defaults from maxEntries), so it remembers
+ * at least as many evicted keys as the cache holds, as CAR needs (|B1| + |B2| ≤ c):
+ *
+ *   table   2 × buckets ways × 2 words   4-way sets of {fingerprint, tag}; tag = seq << 1 | list
+ *   ring B1 buckets words                fingerprints in eviction order, cell = seq & (buckets-1)
+ *   ring B2 buckets words
+ *
+ * 24 bytes per bucket (≈ 24-38 bytes per expected entry). The table has twice as many ways as
+ * ghosts can be: a full set loses a ghost, and CAR on loop-like traces lives on its ghosts.
+ */
+export const GHOST_SLOT_WORDS = 2;
+export const GHOST_WAYS = 4;
+/** Ways of the table per bucket. */
+export const GHOST_WAYS_PER_BUCKET = 2;
+
+export function ghostTableAt(buckets: number): number {
   return BUCKETS + 2 * buckets;
+}
+
+/** Ring of ghost list l (0: B1, 1: B2). */
+export function ghostRingAt(buckets: number, l: number): number {
+  return ghostTableAt(buckets) + GHOST_WAYS_PER_BUCKET * GHOST_SLOT_WORDS * buckets + l * buckets;
+}
+
+/** Words of the control buffer for a given bucket count (a power of two ≥ STRIPES). */
+export function controlWords(buckets: number): number {
+  return ghostRingAt(buckets, 2);
 }
 
 // ── Arena pages ──────────────────────────────────────────────────────────────────────────────
@@ -256,14 +307,16 @@ export const PG_EPOCH = 4;
 export const PG_HOT = 5;
 export const PAGE_HEADER_WORDS = 16;
 /**
- * Reference bits, one per slot, at a fixed place whatever the page's class: a reader sets a bit
- * with no lock, and a stale reader racing a class change must not write into anything else.
+ * Policy bits (policy.ts, car.ts), two bit planes of one bit per slot at a fixed place whatever
+ * the page's class: a reader sets a reference bit with no lock, and a stale reader racing a class
+ * change must not write into anything else. Plane 0 (PG_REF): referenced since the hand passed.
+ * Plane 1 (PG_REF + PG_T2): the entry is in T2 (seen at least twice), written by writers only.
  */
 export const PG_REF = PAGE_HEADER_WORDS;
-/** Two bit planes: a 2-bit use counter per slot (policy.ts). */
-export const PG_REF_WORDS = 2 * (MAX_SLOTS_PER_PAGE / 32); // 512
-/** Offset of the high bit plane from the low one. */
-export const PG_REF_HIGH = MAX_SLOTS_PER_PAGE / 32;
+export const PG_PLANE_WORDS = MAX_SLOTS_PER_PAGE / 32; // 256
+export const PG_REF_WORDS = 2 * PG_PLANE_WORDS; // 512
+/** Offset of the T2 plane from the reference plane. */
+export const PG_T2 = PG_PLANE_WORDS;
 export const PG_BODY = PG_REF + PG_REF_WORDS; // 528: even, so Float64 fields can follow
 
 // Entry states (word E_STATE). A claimed entry holds -(owner token): a take-over can tell whose.

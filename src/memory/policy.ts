@@ -1,55 +1,75 @@
 /**
- * Eviction policy: CLOCK with a 2-bit use counter per slot (a generalized CLOCK).
+ * The memory tier's replacement policy, as the rest of the store sees it: a small interface that
+ * eviction.ts (the sweep), free-slots.ts (entries leaving), store.ts (new entries, clear) and
+ * recovery.ts (recount) call, so that the policy is one module (car.ts) and another can take its
+ * place. scripts/simulate.ts measures the one in use (the embedcache column) beside LRU, ARC,
+ * CAR as a JS model and the optimum.
  *
- * Why CLOCK: a hit must stay lock-free and cheap on every thread. A hit only raises the slot's
- * counter — and writes nothing once it is saturated, so a hot entry read by many threads costs
- * shared reads, not a cache-line write per read. The sweep (run by a writer that needs a slot)
- * lowers counters and takes the first entry found at zero; expired entries and entries of an
- * invalidated model generation are taken at once. A new entry starts at zero: one that is never
- * read again is the first to go (scan resistance), while an entry read a few times survives a
- * few sweeps (frequency). scripts/simulate.ts measures the hit ratio against LRU on public
- * traces (README, Design: eviction).
+ * The read path never calls through the interface: a hit only sets the slot's reference bit
+ * (markReferenced, below, inlined by the store's probe), with no lock and no write once the bit
+ * is set, so a hot entry read by many threads costs shared reads, not a cache-line write per read.
  *
- * The counters live in the page header at a fixed place (layout.ts, PG_REF): two bit planes, one
- * bit of each per slot. Updates from different threads can race (read-modify-write of two
- * bits); a lost update only changes a hint.
+ * Per-slot state lives in the page header (layout.ts, PG_REF): a reference-bit plane that
+ * readers set, and a plane the policy owns (PG_T2: membership of T2), both at a fixed place
+ * whatever the page's class.
  */
-import { PG_REF, PG_REF_HIGH } from './layout.js';
+import { PG_REF } from './layout.js';
 
-const MAX_USE = 3;
+/** The two lists a policy may keep resident entries in (CAR: T1 seen once recently, T2 seen twice). */
+export const T1 = 0;
+export const T2 = 1;
+/** visit() on any entry, whatever its list (evicting from any class). */
+export const ANY_LIST = -1;
 
-function useCount(page: Int32Array, w: number, bit: number): number {
-  return ((page[w]! & bit) !== 0 ? 1 : 0) + ((page[w + PG_REF_HIGH]! & bit) !== 0 ? 2 : 0);
+/** What the sweep does with a current live entry it passes (visit()). */
+export const KEEP = 0;
+export const EVICT = 1;
+/** Not of the list this hand hunts: left as it is. */
+export const SKIP = 2;
+
+export interface ReplacementPolicy {
+  /**
+   * Starts a sweep of class cls (a writer needs a slot): the policy takes a snapshot of the
+   * counts that target() compares.
+   */
+  beginSweep(cls: number): void;
+  /** Which list the sweep takes its next victim from (T1 or T2); each has a hand of its own. */
+  target(): number;
+  /**
+   * The sweep passes the current live entry in slot s of the page at mem[base…] while hunting
+   * in `list` (or ANY_LIST): KEEP (a second chance; the policy updated its state), EVICT, or SKIP.
+   * Caller holds a stripe lock (not necessarily the entry's: a victim is re-checked under its own).
+   */
+  visit(mem: Int32Array, base: number, s: number, list: number): number;
+  /**
+   * A new entry of key k[ko…] is being written into slot s (before it is published); its class is
+   * the page's. Caller holds the key's stripe lock.
+   */
+  admit(mem: Int32Array, base: number, s: number, k: Int32Array, ko: number): void;
+  /**
+   * A live entry leaves: `evicted` by the sweep (its key, at mem[ki…], becomes a ghost) or
+   * removed (delete, expiry, invalidation, page steal). Caller holds its stripe lock.
+   */
+  leave(mem: Int32Array, base: number, s: number, ki: number, evicted: boolean): void;
+  /** clear(): no entry left, nothing remembered. Caller holds every stripe lock. */
+  reset(): void;
+  /** fsck(): the counts recounted from the linked entries (t1[c], t2[c] per class). */
+  recount(t1: Int32Array, t2: Int32Array): void;
+  /**
+   * For tests (checkInvariants): the problems with the policy's state, given the linked entries
+   * of each class in T1 and T2 (t1[c], t2[c]). Always: values in range. With `exact`, the counts
+   * too — exact after single-threaded use or fsck; writers of different stripes that race (a
+   * sweep promoting an entry another thread is removing, a ghost push stalled between two words)
+   * can leave one off, which the policy tolerates by clamping.
+   */
+  check(t1: Int32Array, t2: Int32Array, exact: boolean): string[];
+  /** Whether slot s's entry is in T2 (for recount). */
+  inT2(mem: Int32Array, base: number, s: number): boolean;
 }
 
-function setUseCount(page: Int32Array, w: number, bit: number, c: number): void {
-  if ((c & 1) !== 0) Atomics.or(page, w, bit);
-  else Atomics.and(page, w, ~bit);
-  if ((c & 2) !== 0) Atomics.or(page, w + PG_REF_HIGH, bit);
-  else Atomics.and(page, w + PG_REF_HIGH, ~bit);
-}
-
-/** A hit: raises the slot's use counter unless it is saturated. No lock. */
+/** A hit: sets the slot's reference bit unless it is set. No lock, no write when already set. */
 export function markReferenced(page: Int32Array, base: number, slot: number): void {
   const w = base + PG_REF + (slot >>> 5);
   const bit = 1 << (slot & 31);
-  const c = useCount(page, w, bit);
-  if (c < MAX_USE) setUseCount(page, w, bit, c + 1);
-}
-
-/** The sweep's question: true (and the counter lowered) if the slot was used since last time. */
-export function testAndClearReferenced(page: Int32Array, base: number, slot: number): boolean {
-  const w = base + PG_REF + (slot >>> 5);
-  const bit = 1 << (slot & 31);
-  const c = useCount(page, w, bit);
-  if (c === 0) return false;
-  setUseCount(page, w, bit, c - 1);
-  return true;
-}
-
-/** A new entry starts unused: one that is never read again is the sweep's first pick. */
-export function clearReferenced(page: Int32Array, base: number, slot: number): void {
-  const w = base + PG_REF + (slot >>> 5);
-  const bit = 1 << (slot & 31);
-  if (useCount(page, w, bit) !== 0) setUseCount(page, w, bit, 0);
+  if ((page[w]! & bit) === 0) Atomics.or(page, w, bit);
 }

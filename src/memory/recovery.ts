@@ -16,6 +16,7 @@ import {
   H_PAGES_USED,
   H_STALE,
   M_LIVE,
+  MAX_CLASSES,
   MAX_MODELS,
   modelAt,
   NONE,
@@ -23,6 +24,7 @@ import {
   pageOf,
   PAGE_WORDS,
   PG_BUMP,
+  PG_CLASS,
   PG_EPOCH,
   PG_REF,
   SLOT_BITS,
@@ -33,6 +35,7 @@ import {
 import type { Arena } from './arena.js';
 import type { FreeSlots } from './free-slots.js';
 import type { Chains } from './types.js';
+import type { ReplacementPolicy } from './policy.js';
 
 /** fsck(): unfinished or misplaced entries skipped in a row before a chain is cut there. */
 const MAX_SKIPS = 64;
@@ -47,6 +50,7 @@ export class Recovery {
     private readonly free: FreeSlots,
     private readonly chains: Chains,
     private readonly bucketMask: number,
+    private readonly policy: ReplacementPolicy,
   ) {
     this.ctl = arena.ctl;
   }
@@ -104,6 +108,8 @@ export class Recovery {
       }
       const linked = new Uint8Array((pagesUsed * (1 << SLOT_BITS)) >>> 3);
       const live = new Int32Array(MAX_MODELS);
+      const t1 = new Int32Array(MAX_CLASSES);
+      const t2 = new Int32Array(MAX_CLASSES);
       let occupied = 0;
       let stale = 0;
       for (let b = 0; b < arena.parts.buckets; b++) {
@@ -149,6 +155,9 @@ export class Recovery {
           occupied++;
           if (arena.ofCurrentGen(mem, base, L, s)) live[mem[base + L.model + s]!]!++;
           else stale++;
+          const cls = mem[base + PG_CLASS]! - 1;
+          if (this.policy.inT2(mem, base, s)) t2[cls]!++;
+          else t1[cls]!++;
           prev = e;
           e = next;
         }
@@ -169,13 +178,17 @@ export class Recovery {
       Atomics.store(this.ctl, H_OCCUPIED, occupied);
       Atomics.store(this.ctl, H_STALE, stale);
       for (let m = 0; m < MAX_MODELS; m++) Atomics.store(this.ctl, modelAt(m) + M_LIVE, live[m]!);
+      this.policy.recount(t1, t2);
     } finally {
       arena.releaseAll();
     }
   }
 
-  /** For tests: checks structural invariants and returns a list of violations (empty = fine). */
-  checkInvariants(): string[] {
+  /**
+   * For tests: checks structural invariants and returns a list of violations (empty = fine).
+   * `exactPolicy`: the replacement policy's counts must match the linked entries (policy.ts, check).
+   */
+  checkInvariants(exactPolicy = false): string[] {
     const arena = this.arena;
     const problems: string[] = [];
     const occupied = Atomics.load(this.ctl, H_OCCUPIED);
@@ -188,6 +201,8 @@ export class Recovery {
         problems.push(`page ${p}: odd epoch`);
     }
     let linked = 0;
+    const t1 = new Int32Array(MAX_CLASSES);
+    const t2 = new Int32Array(MAX_CLASSES);
     for (let b = 0; b < arena.parts.buckets; b++) {
       let e = this.ctl[BUCKETS + b]!;
       for (let steps = 0; e !== NONE; steps++) {
@@ -209,11 +224,14 @@ export class Recovery {
         if (mem[base + L.state + s] !== STATE_LIVE)
           problems.push(`entry ${e} linked but state ${mem[base + L.state + s]}`);
         if ((mem[base + L.seq + s]! & 1) !== 0) problems.push(`entry ${e} linked with odd seq`);
+        if (this.policy.inT2(mem, base, s)) t2[mem[base + PG_CLASS]! - 1]!++;
+        else t1[mem[base + PG_CLASS]! - 1]!++;
         linked++;
         e = mem[base + L.next + s]!;
       }
     }
     if (linked !== occupied) problems.push(`linked entries ${linked} != occupied ${occupied}`);
+    problems.push(...this.policy.check(t1, t2, exactPolicy));
     return problems;
   }
 }

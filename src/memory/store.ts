@@ -27,8 +27,8 @@
  * lock can repair exactly that entry (recovery.ts).
  *
  * Allocation, in order: a fresh slot from the class's current page; a new page while maxBytes
- * allows; then the CLOCK sweep over the class's pages, which takes free, expired and invalidated
- * entries first and evicts an unreferenced one otherwise (eviction.ts). A writer never blocks on
+ * allows; then the sweep over the class's pages, which takes free, expired and invalidated
+ * entries first and evicts the policy's victim otherwise (eviction.ts, car.ts). Never blocks on
  * a second lock while holding one, so writers cannot deadlock. When a class has no room at all
  * (a new model of a new dimension and every page owned by others), a page of another class is
  * emptied and reformatted under every stripe lock (arena.ts, stealPage).
@@ -41,7 +41,7 @@
  *
  * Files. This one holds the index (probe, the hot path, and the chain edits) and the writes; the
  * rest is composed per thread: arena.ts (views, addressing, pages), free-slots.ts (free slots),
- * eviction.ts (allocation and the CLOCK sweep), recovery.ts (repair, fsck, invariants).
+ * eviction.ts (allocation and the policy sweep), recovery.ts (repair, fsck, invariants).
  */
 import { EmbeddingCacheError } from '../errors.js';
 import {
@@ -100,11 +100,12 @@ import {
 } from './layout.js';
 import { LockTable } from './lock.js';
 import { StampClock } from './stamps.js';
-import { clearReferenced, markReferenced } from './policy.js';
+import { markReferenced } from './policy.js';
+import { CarPolicy } from './car.js';
 import { FleetWords } from './fleet-words.js';
 import { ModelRegistry } from './registry.js';
 import { Counters } from './counters.js';
-import { Arena, planStore } from './arena.js';
+import { Arena, createStoreParts, planStore } from './arena.js';
 import { FreeSlots } from './free-slots.js';
 import { Eviction, type EvictHook } from './eviction.js';
 import { IndexChains } from './chains.js';
@@ -143,6 +144,8 @@ export class SharedStore {
   private readonly recovery: Recovery;
   private readonly chains: IndexChains;
   private readonly pageOwners: PageOwners;
+  /** The replacement policy (car.ts): new entries are admitted through it, clear() resets it. */
+  private readonly policy: CarPolicy;
   /** The vector of the last hit of probe(). */
   private found: Float32Array | undefined;
   /** The order-stamp clock shared by every thread (stamps.ts). */
@@ -157,32 +160,8 @@ export class SharedStore {
   /** Word index of the pending-disk-write count of bucket 0 (layout.ts, pendingAt). */
   private readonly pending: number;
 
-  /** Allocates and initializes the shared memory of a new store. */
-  static create(opts: {
-    maxBytes: number;
-    expectedEntries: number;
-    maxEntries: number;
-    lockTimeoutMs: number;
-    secret: Uint8Array;
-  }): StoreParts {
-    const plan = planStore(opts.maxBytes, opts.expectedEntries);
-    const control = new SharedArrayBuffer(plan.controlBytes);
-    const ctl = new Int32Array(control);
-    ctl[H_MAGIC] = MAGIC;
-    ctl[H_LAYOUT_VERSION] = LAYOUT_VERSION;
-    new Uint8Array(control, H_SECRET * 4, SECRET_WORDS * 4).set(opts.secret);
-    LockTable.init(ctl, LOCKS, STRIPES + 1);
-    ctl.fill(NONE, BUCKETS, BUCKETS + plan.buckets);
-    const arenas = plan.arenaBytes.map((max) => new SharedArrayBuffer(0, { maxByteLength: max }));
-    return {
-      control,
-      arenas,
-      buckets: plan.buckets,
-      maxEntries: opts.maxEntries,
-      maxPages: plan.maxPages,
-      lockTimeoutMs: opts.lockTimeoutMs,
-    };
-  }
+  /** Allocates and initializes the shared memory of a new store (arena.ts). */
+  static readonly create = createStoreParts;
 
   constructor(parts: StoreParts) {
     this.parts = parts;
@@ -218,10 +197,11 @@ export class SharedStore {
     this.f32 = arena.f32;
     this.f64 = arena.f64;
     this.layouts = arena.layouts;
-    this.free = new FreeSlots(arena);
+    this.policy = new CarPolicy(this.ctl, parts.buckets, parts.maxEntries);
+    this.free = new FreeSlots(arena, this.policy);
     this.chains = new IndexChains(arena, this.ctl);
-    this.eviction = new Eviction(arena, this.free, this.chains, this.counters, this.bucketMask);
-    this.recovery = new Recovery(arena, this.free, this.chains, this.bucketMask);
+    this.eviction = new Eviction(arena, this.free, this.chains, this.counters, this.bucketMask, this.policy);
+    this.recovery = new Recovery(arena, this.free, this.chains, this.bucketMask, this.policy);
     this.pageOwners = {
       emptyPage: (p, mem, base, L, now) => this.eviction.emptyPage(p, mem, base, L, now),
       resetFree: (cls) => this.free.resetFree(cls),
@@ -584,6 +564,7 @@ export class SharedStore {
       const pagesUsed = Atomics.load(this.ctl, H_PAGES_USED);
       const classes = Atomics.load(this.ctl, H_CLASS_COUNT);
       for (let c = 0; c < classes; c++) this.free.resetFree(c);
+      this.policy.reset(); // (every page's policy bits are zeroed below)
       for (let p = 0; p < pagesUsed; p++) {
         const mem = this.arena.mem(p),
           base = pageBase(p);
@@ -669,7 +650,7 @@ export class SharedStore {
     mem[base + L.gen + s] = this.registry.generation(m);
     this.f64[a]![(base >>> 1) + L.expiryF64 + s] = expiresAt;
     this.f32[a]!.set(vec, base + L.vec + s * L.dims);
-    clearReferenced(mem, base, s);
+    this.policy.admit(mem, base, s, k, ko); // its list (T1, or T2 for a ghost), before it is published
     mem[base + L.free + s] = onDisk ? ON_DISK : 0;
     if (Atomics.compareExchange(mem, seqAt, seq + 1, seq + 2) !== seq + 1) return; // taken over
     mem[base + L.next + s] = Atomics.load(this.ctl, BUCKETS + b);
@@ -699,8 +680,8 @@ export class SharedStore {
     return this.arena.maxBytes();
   }
 
-  /** For tests: checks structural invariants and returns a list of violations (empty = fine). */
-  checkInvariants(): string[] {
-    return this.recovery.checkInvariants();
+  /** For tests: structural invariants (recovery.ts) as a list of violations (empty = fine). */
+  checkInvariants(exactPolicy = false): string[] {
+    return this.recovery.checkInvariants(exactPolicy);
   }
 }
