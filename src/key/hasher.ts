@@ -22,17 +22,19 @@
  * Model and chunk id carry their lengths and the text runs to the end, so two different triples
  * never frame to the same bytes: ('ab', 'c') and ('a', 'bc') differ in the length word.
  *
- * 'xxhash': two xxhash64 passes over the text, under two 64-bit seeds derived from the framed
- * prefix and a per-cache random secret (stored in the cache's shared header, and in the spill
- * file, so every thread and a warm restart agree).
+ * 'xxhash': xxhash64 of the text under two 64-bit seeds derived from the framed prefix and a
+ * per-cache random secret (stored in the cache's shared header, and in the spill file, so every
+ * thread and a warm restart agree). Both in one pass over the text by our own wasm module
+ * (xxh64x2.ts), or by two xxhash-wasm calls where that module was not built: the same key.
  * 'sha256': HMAC-SHA-256 under a per-cache 32-byte secret, first 16 bytes; for untrusted text.
  *
- * A key is four int32 words. The hasher writes them into `out` (no allocation per key besides
- * what the hash library does) and returns nothing.
+ * A key is four int32 words. The hasher writes them into `out` (no allocation per key on the
+ * one-pass path) and returns nothing.
  */
 import { createHmac } from 'node:crypto';
 import xxhash from 'xxhash-wasm';
 import { encodeLossless } from './utf8.js';
+import { loadXXH64x2, type XXH64x2 } from './xxh64x2.js';
 
 export type KeyHash = 'xxhash' | 'sha256';
 
@@ -63,13 +65,20 @@ export class KeyHasher {
     private readonly kind: KeyHash,
     private readonly secret: Uint8Array,
     private readonly xx: XXHash | null,
+    private readonly x2: XXH64x2 | null = null,
   ) {
     this.seeds = new BigUint64Array(secret.slice().buffer);
   }
 
+  /** Whether xxhash keys take the one-pass path (xxh64x2.wasm) rather than two xxhash-wasm calls. */
+  get onePass(): boolean {
+    return this.xx !== null && this.x2 !== null;
+  }
+
   static async create(kind: KeyHash, secret: Uint8Array): Promise<KeyHasher> {
     if (secret.byteLength !== SECRET_BYTES) throw new Error(`key secret must be ${SECRET_BYTES} bytes`);
-    return new KeyHasher(kind, secret, kind === 'xxhash' ? await loadXXHash() : null);
+    if (kind !== 'xxhash') return new KeyHasher(kind, secret, null);
+    return new KeyHasher(kind, secret, await loadXXHash(), await loadXXH64x2());
   }
 
   /**
@@ -121,6 +130,10 @@ export class KeyHasher {
   /** Writes the 128-bit key of (model, chunkId, text) into out[at..at+3]. */
   hash(model: string, chunkId: string | undefined, text: string, out: Int32Array, at = 0): void {
     const p = this.prefix(model, chunkId);
+    if (this.x2 !== null && this.xx !== null) {
+      this.x2.hashUtf16(text, p.a, p.b, out, at);
+      return;
+    }
     if (text.length * 2 > this.buf.length) this.buf = Buffer.allocUnsafeSlow(text.length * 2);
     // A Uint8Array view, not Buffer.subarray (slower, and the hash only reads bytes).
     const bytes = new Uint8Array(this.buf.buffer, 0, this.buf.write(text, 0, 'utf16le'));

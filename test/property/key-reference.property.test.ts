@@ -14,7 +14,7 @@ import { createHmac, randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import xxhash from 'xxhash-wasm';
 import { describe, expect, it } from 'vitest';
-import { KeyHasher, SECRET_BYTES } from '../../src/key/hasher.js';
+import { KeyHasher, loadXXHash, SECRET_BYTES } from '../../src/key/hasher.js';
 
 const xx = await xxhash();
 
@@ -74,22 +74,48 @@ const models = fc.string({ unit: 'grapheme', minLength: 1, maxLength: 20 });
 const chunkIds = fc.option(fc.string({ unit: 'binary', maxLength: 20 }), { nil: undefined });
 
 describe('key path = reference framing', () => {
-  for (const kind of ['xxhash', 'sha256'] as const) {
-    it(`${kind}: random (model, chunkId, text), in any order on one hasher`, async () => {
+  // xxhash: the one-pass module (xxh64x2.wasm, built by npm run build) and the two-call
+  // xxhash-wasm path it falls back to must both give the reference key.
+  const paths = [
+    { name: 'xxhash, one pass (xxh64x2.wasm)', kind: 'xxhash', onePass: true },
+    { name: 'xxhash, two xxhash-wasm calls', kind: 'xxhash', onePass: false },
+    { name: 'sha256', kind: 'sha256', onePass: false },
+  ] as const;
+  for (const path of paths) {
+    it(`${path.name}: random (model, chunkId, text), in any order on one hasher`, async () => {
       const secret = new Uint8Array(randomBytes(SECRET_BYTES));
-      const hasher = await KeyHasher.create(kind, secret);
+      const hasher =
+        path.kind === 'xxhash' && !path.onePass
+          ? new KeyHasher('xxhash', secret, await loadXXHash(), null)
+          : await KeyHasher.create(path.kind, secret);
+      expect(hasher.onePass).toBe(path.onePass);
       const out = new Int32Array(8);
       fc.assert(
         fc.property(models, chunkIds, texts, fc.nat(1), (model, chunkId, text, at) => {
           hasher.hash(model, chunkId, text, out, at * 4);
           expect(Array.from(out.subarray(at * 4, at * 4 + 4))).toEqual(
-            Array.from(referenceKey(kind, secret, model, chunkId, text)),
+            Array.from(referenceKey(path.kind, secret, model, chunkId, text)),
           );
         }),
-        { numRuns: kind === 'xxhash' ? 500 : 150 },
+        { numRuns: path.kind === 'xxhash' ? 500 : 150 },
       );
     });
   }
+
+  it('one pass: every length from 0 to 300 code units, and a text that grows the module memory', async () => {
+    const secret = new Uint8Array(randomBytes(SECRET_BYTES));
+    const hasher = await KeyHasher.create('xxhash', secret);
+    expect(hasher.onePass).toBe(true);
+    const out = new Int32Array(4);
+    const texts = Array.from({ length: 301 }, (_, n) =>
+      String.fromCharCode(...Array.from({ length: n }, (_, i) => (i * 7919 + n) & 0xffff)),
+    );
+    texts.push('\u00e9'.repeat(300_000), 'x'.repeat(1 << 20), 'short after long');
+    for (const t of texts) {
+      hasher.hash('m', 'c', t, out);
+      expect(Array.from(out)).toEqual(Array.from(referenceKey('xxhash', secret, 'm', 'c', t)));
+    }
+  });
 
   it('texts that differ in one code unit, or only in surrogate order, get different keys', async () => {
     const hasher = await KeyHasher.create('xxhash', new Uint8Array(randomBytes(SECRET_BYTES)));
