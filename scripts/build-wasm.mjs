@@ -5,7 +5,14 @@
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import initWabt from 'wabt';
+
+let initWabt;
+try {
+  ({ default: initWabt } = await import('wabt'));
+} catch (err) {
+  console.error(`build-wasm: cannot load wabt (${err.message}). It is a devDependency: run npm install.`);
+  process.exit(1);
+}
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
