@@ -3,24 +3,38 @@
  *
  * Framing: the hashed bytes are
  *
- *   u32 modelLen | model UTF-8 | u8 hasChunk | u32 chunkLen | chunkId UTF-8 | text UTF-8
+ *   u32 modelLen | model UTF-8 | u8 hasChunk | u32 chunkLen | chunkId UTF-8 | text UTF-16LE
  *
- * (UTF-8 via utf8.ts, which keeps lone surrogates apart instead of mapping them to U+FFFD.)
+ * (model and chunk id as UTF-8 via utf8.ts, which keeps lone surrogates apart instead of mapping
+ * them to U+FFFD; the text as its UTF-16 code units, little-endian.)
+ *
+ * Why the text is hashed as UTF-16 code units, not UTF-8: a JS string *is* a sequence of code
+ * units, so they are its lossless form by definition (a lone surrogate is just another unit: no
+ * well-formedness scan, no escape form) and Buffer.write(…, 'utf16le') produces them at memcpy
+ * speed — V8 stores any string with a character above U+00FF as two-byte units already, and
+ * widens a Latin-1 one in a tight native loop. UTF-8 needs TextEncoder's per-character
+ * transcoding plus an isWellFormed() scan: for a 1 KB chunk with a single non-Latin-1
+ * character (an em dash, a curly quote, a CJK word) that was ~1 µs of a ~2 µs lookup, against
+ * ~0.05 µs now. The price: twice the bytes to hash (2 × 0.16 µs more per key for ASCII text
+ * than UTF-8 would cost). Changing this changes every key: spill/format.ts's FORMAT_VERSION
+ * moved with it (a file of older keys is refused, not misread).
  *
  * Model and chunk id carry their lengths and the text runs to the end, so two different triples
  * never frame to the same bytes: ('ab', 'c') and ('a', 'bc') differ in the length word.
  *
- * 'xxhash': two xxhash64 passes over the text, under two 64-bit seeds derived from the framed
- * prefix and a per-cache random secret (stored in the cache's shared header, and in the spill
- * file, so every thread and a warm restart agree).
+ * 'xxhash': xxhash64 of the text under two 64-bit seeds derived from the framed prefix and a
+ * per-cache random secret (stored in the cache's shared header, and in the spill file, so every
+ * thread and a warm restart agree). Both in one pass over the text by our own wasm module
+ * (xxh64x2.ts), or by two xxhash-wasm calls where that module was not built: the same key.
  * 'sha256': HMAC-SHA-256 under a per-cache 32-byte secret, first 16 bytes; for untrusted text.
  *
- * A key is four int32 words. The hasher writes them into `out` (no allocation per key besides
- * what the hash library does) and returns nothing.
+ * A key is four int32 words. The hasher writes them into `out` (no allocation per key on the
+ * one-pass path) and returns nothing.
  */
 import { createHmac } from 'node:crypto';
 import xxhash from 'xxhash-wasm';
-import { encodeLossless, encodeLosslessInto } from './utf8.js';
+import { encodeLossless } from './utf8.js';
+import { loadXXH64x2, type XXH64x2 } from './xxh64x2.js';
 
 export type KeyHash = 'xxhash' | 'sha256';
 
@@ -41,8 +55,8 @@ export class KeyHasher {
   private readonly big = new BigUint64Array(1);
   private readonly bigWords = new Int32Array(this.big.buffer);
   private readonly seeds: BigUint64Array;
-  /** UTF-8 of the text being hashed (xxhash): encoded once, hashed under both seeds. */
-  private buf = new Uint8Array(16 * 1024);
+  /** UTF-16LE code units of the text being hashed: written once, hashed under both seeds. */
+  private buf = Buffer.allocUnsafeSlow(32 * 1024);
   private lastModel = '';
   private lastChunk: string | undefined = undefined;
   private lastPrefix: { a: bigint; b: bigint; bytes: Uint8Array } | undefined;
@@ -51,13 +65,20 @@ export class KeyHasher {
     private readonly kind: KeyHash,
     private readonly secret: Uint8Array,
     private readonly xx: XXHash | null,
+    private readonly x2: XXH64x2 | null = null,
   ) {
     this.seeds = new BigUint64Array(secret.slice().buffer);
   }
 
+  /** Whether xxhash keys take the one-pass path (xxh64x2.wasm) rather than two xxhash-wasm calls. */
+  get onePass(): boolean {
+    return this.xx !== null && this.x2 !== null;
+  }
+
   static async create(kind: KeyHash, secret: Uint8Array): Promise<KeyHasher> {
     if (secret.byteLength !== SECRET_BYTES) throw new Error(`key secret must be ${SECRET_BYTES} bytes`);
-    return new KeyHasher(kind, secret, kind === 'xxhash' ? await loadXXHash() : null);
+    if (kind !== 'xxhash') return new KeyHasher(kind, secret, null);
+    return new KeyHasher(kind, secret, await loadXXHash(), await loadXXH64x2());
   }
 
   /**
@@ -109,8 +130,13 @@ export class KeyHasher {
   /** Writes the 128-bit key of (model, chunkId, text) into out[at..at+3]. */
   hash(model: string, chunkId: string | undefined, text: string, out: Int32Array, at = 0): void {
     const p = this.prefix(model, chunkId);
-    if (text.length * 3 + 1 > this.buf.length) this.buf = new Uint8Array(text.length * 3 + 1);
-    const bytes = this.buf.subarray(0, encodeLosslessInto(text, this.buf));
+    if (this.x2 !== null && this.xx !== null) {
+      this.x2.hashUtf16(text, p.a, p.b, out, at);
+      return;
+    }
+    if (text.length * 2 > this.buf.length) this.buf = Buffer.allocUnsafeSlow(text.length * 2);
+    // A Uint8Array view, not Buffer.subarray (slower, and the hash only reads bytes).
+    const bytes = new Uint8Array(this.buf.buffer, 0, this.buf.write(text, 0, 'utf16le'));
     if (this.xx !== null) {
       this.big[0] = this.xx.h64Raw(bytes, p.a);
       out[at] = this.bigWords[0]!;

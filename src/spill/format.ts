@@ -49,7 +49,7 @@
  */
 import { pack, unpack } from 'msgpackr';
 
-export const FORMAT_VERSION = 1;
+export const FORMAT_VERSION = 2;
 export const RECORD_MAGIC = 0xec;
 export const HEADER_BYTES = 40;
 export const CONTENT_KEY_BYTES = 16;

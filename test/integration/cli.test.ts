@@ -15,6 +15,8 @@ import { fileURLToPath } from 'node:url';
 import { open as openLmdb } from 'lmdb';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { EmbeddingCache } from '../../src/index.js';
+import { EXPORT_VERSION } from '../../src/cli/export-format.js';
+import { FORMAT_VERSION } from '../../src/spill/format.js';
 import { SpillTier } from '../../src/spill/tier.js';
 import { useCaches } from '../support/caches.js';
 import { textFor, vector } from '../support/data.mjs';
@@ -125,7 +127,7 @@ describe('embedcache CLI', () => {
     expect(run.code).toBe(0);
     expect(json).toMatchObject({
       path,
-      formatVersion: 1,
+      formatVersion: FORMAT_VERSION,
       keyHash: 'xxhash',
       entries: A.n + B.n,
       records: A.n - DELETED.length + B.n,
@@ -365,7 +367,7 @@ describe('embedcache CLI', () => {
     const meta = Buffer.from('{"fleet":{}}');
     const head = Buffer.alloc(16);
     Buffer.from([0x89, 0x45, 0x43, 0x58, 0x0d, 0x0a, 0x1a, 0x0a]).copy(head, 0);
-    head.writeUInt16LE(1, 8); // export version
+    head.writeUInt16LE(EXPORT_VERSION, 8); // export version
     head.writeUInt8(2, 10); // sha256
     head.writeUInt8(32, 11);
     head.writeUInt32LE(meta.length, 12);

@@ -63,6 +63,7 @@ describe('consumer install', () => {
       'tsconfig.json',
       'tsconfig.build.json',
       'README.md',
+      'scripts', // build-wasm.mjs: npm pack runs prepare, which builds
       'src',
       'workers',
     ]) {

@@ -1,6 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { FORMAT_VERSION } from '../../src/spill/format.js';
 import { SpillTier } from '../../src/spill/tier.js';
 import { key, SEED, vector } from '../support/data.mjs';
 import { expectBitExact, expectCacheError } from '../support/expect.js';
@@ -58,7 +59,7 @@ describe('spill file meta record', () => {
     const tier = openTier(path);
     enqueueRange(tier, 0, 2);
     await tier.close();
-    patchFormatVersion(path, 1, 99);
+    patchFormatVersion(path, FORMAT_VERSION, 99);
 
     const err = expectCacheError(
       () => SpillTier.open({ path, keyHash: 'xxhash', seed: SEED }),
@@ -66,10 +67,23 @@ describe('spill file meta record', () => {
     );
     expect(err.message).toContain(path);
     expect(err.message).toContain('format version 99');
-    expect(err.message).toContain('format version 1');
+    expect(err.message).toContain(`format version ${FORMAT_VERSION}`);
 
-    patchFormatVersion(path, 99, 1); // and back: the file was not damaged by the refusal
+    patchFormatVersion(path, 99, FORMAT_VERSION); // and back: the file was not damaged by the refusal
     expectBitExact(openTier(path).get(key(1), 'm', Date.now())?.vector, vector(1));
+  });
+
+  it('refuses a file of format 1 (its content keys hashed the text as UTF-8), naming both versions', async () => {
+    const path = tempDir();
+    const tier = openTier(path);
+    enqueueRange(tier, 0, 2);
+    await tier.close();
+    patchFormatVersion(path, FORMAT_VERSION, 1);
+    const err = expectCacheError(
+      () => SpillTier.open({ path, keyHash: 'xxhash', seed: SEED }),
+      'ERR_SPILL_FORMAT',
+    );
+    expect(err.message).toContain('format version 1 and this version of embedcache reads format version 2');
   });
 
   it('two instances opening a new path at once agree on one seed', () => {
