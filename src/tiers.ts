@@ -95,6 +95,9 @@ export class Tiers {
   private readonly modelNames: string[] = [];
   private readonly models = new Map<string, ModelRef>();
   private lastModel: { name: string; ref: ModelRef } | undefined;
+  /** fromDisk(): a key's 16 bytes for the spill tier's reads, and its words. */
+  private readonly keyScratch = new Uint8Array(16);
+  private readonly keyWords = new Int32Array(this.keyScratch.buffer);
 
   constructor(
     readonly store: SharedStore,
@@ -195,7 +198,7 @@ export class Tiers {
     }
     const v =
       (m === undefined || m.cls < 0 ? undefined : store.get(k, ko, m.id, store.clock(), false)) ??
-      this.fromDisk(k, ko, model);
+      this.fromDisk(k, ko, model, m, false);
     if (v === undefined) store.countMiss();
     else store.countHit();
     return v;
@@ -222,7 +225,9 @@ export class Tiers {
     }
     let hit = m !== undefined && m.cls >= 0 && store.getInto(k, ko, m.id, store.clock(), out, offset, false);
     if (!hit) {
-      const v = this.fromDisk(k, ko, model);
+      // peek: the floats land in the spill tier's reused buffer, copied from there into memory
+      // (the promotion) and into out; no array of our own per read.
+      const v = this.fromDisk(k, ko, model, m, true);
       if (v !== undefined && offset + v.length <= out.length) {
         out.set(v, offset);
         hit = true;
@@ -255,7 +260,8 @@ export class Tiers {
         out[i] =
           (mm === undefined || mm.cls < 0
             ? undefined
-            : store.get(keys, i * 4, mm.id, store.clock(), false)) ?? this.fromDisk(keys, i * 4, model);
+            : store.get(keys, i * 4, mm.id, store.clock(), false)) ??
+          this.fromDisk(keys, i * 4, model, mm, false);
         if (out[i] !== undefined) hits++;
       }
       store.countHit(hits);
@@ -292,24 +298,50 @@ export class Tiers {
 
   /**
    * A memory miss with a spill tier: read the disk synchronously and, on a hit, promote the
-   * entry into memory (unless another thread stored the key meanwhile).
+   * entry into memory (unless another thread stored the key meanwhile). `m` is the model as the
+   * caller found it (undefined if memory does not know it yet). With `peek` the result is the
+   * spill tier's reused buffer, valid until this thread's next disk read: for a caller that
+   * copies it out at once (getInto); else a fresh array the caller owns.
    */
-  private fromDisk(k: Int32Array, ko: number, model: string): Float32Array | undefined {
+  private fromDisk(
+    k: Int32Array,
+    ko: number,
+    model: string,
+    m: ModelRef | undefined,
+    peek: boolean,
+  ): Float32Array | undefined {
     const spill = this.spill!;
+    const store = this.store;
     // The drop count before the generation and the read: a drop bumps it after the generation,
     // so a count that is already new comes with the new generation (and the new disk state), and
     // a drop after this read voids the promotion.
-    const drops = this.store.drops();
-    const hit = spill.get(keyBytes(k, ko), model, Date.now(), this.generationOf(model));
-    this.store.counters.add(hit === undefined ? ST_SPILL_MISSES : ST_SPILL_HITS);
+    const drops = store.drops();
+    // A model the caller found has its id already: its generation is one shared-memory read.
+    const gen = m !== undefined ? store.registry.generation(m.id) : this.generationOf(model);
+    // The key's bytes in a scratch buffer: the spill tier's reads copy it into their record key
+    // and keep nothing (writes, which do keep it, get keyBytes()).
+    const w = this.keyWords;
+    w[0] = k[ko]!;
+    w[1] = k[ko + 1]!;
+    w[2] = k[ko + 2]!;
+    w[3] = k[ko + 3]!;
+    const now = Date.now();
+    const hit = peek
+      ? spill.peek(this.keyScratch, model, now, gen)
+      : spill.get(this.keyScratch, model, now, gen);
+    store.counters.add(hit === undefined ? ST_SPILL_MISSES : ST_SPILL_HITS);
     if (hit === undefined) return undefined;
-    let m: ModelRef;
-    try {
-      m = this.bindModel(model, hit.vector.length);
-    } catch {
-      return undefined; // a record that disagrees with the model's dimension is a miss, not an error
+    const dims = hit.vector.length;
+    let ref: ModelRef;
+    if (m !== undefined && m.cls >= 0 && m.dims === dims) ref = m;
+    else {
+      try {
+        ref = this.bindModel(model, dims);
+      } catch {
+        return undefined; // a record that disagrees with the model's dimension is a miss, not an error
+      }
     }
-    this.store.promote(k, ko, m.id, m.cls, hit.vector, hit.expiresMs, drops);
+    store.promote(k, ko, ref.id, ref.cls, hit.vector, hit.expiresMs, drops);
     return hit.vector;
   }
 
