@@ -300,8 +300,8 @@ export class Tiers {
    * A memory miss with a spill tier: read the disk synchronously and, on a hit, promote the
    * entry into memory (unless another thread stored the key meanwhile). `m` is the model as the
    * caller found it (undefined if memory does not know it yet). With `peek` the result is the
-   * spill tier's reused buffer, valid until this thread's next disk read: for a caller that
-   * copies it out at once (getInto); else a fresh array the caller owns.
+   * spill tier's reused buffer (SpillTier.peek), valid until this thread's next peek: for a
+   * caller that copies it out at once (getInto); else a fresh array the caller owns.
    */
   private fromDisk(
     k: Int32Array,
