@@ -69,15 +69,19 @@ export class CarPolicy implements ReplacementPolicy {
     this.cMax = Math.max(1, Math.min(maxEntries, this.ghosts.capacity));
   }
 
-  /** Class c's count of list l, clamped. */
+  /**
+   * Class c's count of list l, clamped. Counts and sizes are hints, read plainly: an
+   * Atomics.load is a builtin call in Node 20 (about 6 ns against under 1), and a stale count
+   * only shifts CAR's split a little.
+   */
   private classCount(c: number, l: number): number {
-    const n = Atomics.load(this.ctl, classAt(c) + (l === T1 ? C_T1 : C_T2));
+    const n = this.ctl[classAt(c) + (l === T1 ? C_T1 : C_T2)]!;
     return n < 0 ? 0 : Math.min(n, this.cMax);
   }
 
   /** |T1| and |T2|: the sums over classes, into n1 and n2. */
   private counts(): void {
-    const classes = Math.min(MAX_CLASSES, Atomics.load(this.ctl, H_CLASS_COUNT));
+    const classes = Math.min(MAX_CLASSES, this.ctl[H_CLASS_COUNT]!);
     let n1 = 0;
     let n2 = 0;
     for (let c = 0; c < classes; c++) {

@@ -81,8 +81,9 @@ export class GhostDirectory {
   /** Ghosts in list l (holes excluded), clamped into [0, the list's window]. */
   size(l: number): number {
     const w = H_GHOSTS + GH_WORDS * l;
-    const n = Atomics.load(this.ctl, w + GH_COUNT);
-    const span = (Atomics.load(this.ctl, w + GH_HEAD) - Atomics.load(this.ctl, w + GH_TAIL)) & SEQ_MASK;
+    // Plain reads (a hint, clamped): see CarPolicy.classCount.
+    const n = this.ctl[w + GH_COUNT]!;
+    const span = (this.ctl[w + GH_HEAD]! - this.ctl[w + GH_TAIL]!) & SEQ_MASK;
     return n < 0 ? 0 : Math.min(n, span, this.capacity);
   }
 
@@ -183,8 +184,8 @@ export class GhostDirectory {
     const ctl = this.ctl;
     const w = H_GHOSTS + GH_WORDS * l;
     for (let steps = 0; steps < TRIM_STEPS; steps++) {
-      const tail = Atomics.load(ctl, w + GH_TAIL);
-      if (((Atomics.load(ctl, w + GH_HEAD) - tail) & SEQ_MASK) === 0) return;
+      const tail = ctl[w + GH_TAIL]!; // plain: the compare-exchange below checks it
+      if (((ctl[w + GH_HEAD]! - tail) & SEQ_MASK) === 0) return;
       if (Atomics.compareExchange(ctl, w + GH_TAIL, tail, (tail + 1) & SEQ_MASK) !== tail) continue;
       const cell = this.rings + l * this.capacity + (tail & this.ringMask);
       const fp = Atomics.exchange(ctl, cell, 0);
