@@ -138,6 +138,20 @@ export function createCachePool(cache: EmbeddingCache, options: CachePoolOptions
     maxThreads: threads,
     ...(options.idleTimeout !== undefined ? { idleTimeout: options.idleTimeout } : {}),
   });
+  // Piscina reports on its own 'error' event what belongs to no task: the result of a task
+  // aborted just as it finished ("Unexpected message from Worker"), or an exception in an idle
+  // worker. With no listener, an EventEmitter throws it, and an abort racing a task's end would
+  // crash the process. The abort race is harmless (the task's caller got its AbortError); the rest
+  // is reported once.
+  let warned = false;
+  piscina.on('error', (err: unknown) => {
+    if (err instanceof Error && err.message.startsWith('Unexpected message from Worker')) return;
+    if (warned) return;
+    warned = true;
+    console.warn(
+      `embedcache: a pool worker failed outside any task (${describe(err)}); the pool replaces it.`,
+    );
+  });
 
   /** Splits [0, n) into at most `threads` ranges of at least MIN_TASK_TEXTS. */
   const ranges = (n: number): [number, number][] => {
