@@ -39,7 +39,7 @@
  * registry, so a lookup costs one Map probe (or none, for the last model used).
  */
 import { EmbeddingCacheError } from './errors.js';
-import { keyBytes } from './key/hasher.js';
+import { keyBytes, keyBytesInto } from './key/hasher.js';
 import {
   MAX_DIMS,
   NONE,
@@ -320,11 +320,7 @@ export class Tiers {
     const gen = m !== undefined ? store.registry.generation(m.id) : this.generationOf(model);
     // The key's bytes in a scratch buffer: the spill tier's reads copy it into their record key
     // and keep nothing (writes, which do keep it, get keyBytes()).
-    const w = this.keyWords;
-    w[0] = k[ko]!;
-    w[1] = k[ko + 1]!;
-    w[2] = k[ko + 2]!;
-    w[3] = k[ko + 3]!;
+    keyBytesInto(k, ko, this.keyWords);
     const now = Date.now();
     const hit = peek
       ? spill.peek(this.keyScratch, model, now, gen)

@@ -157,6 +157,14 @@ export class KeyHasher {
 /** The 16 bytes of a key (little-endian words), as the spill tier stores it. */
 export function keyBytes(words: Int32Array, at = 0): Uint8Array {
   const b = new Uint8Array(16);
-  new Int32Array(b.buffer).set(words.subarray(at, at + 4));
+  keyBytesInto(words, at, new Int32Array(b.buffer));
   return b;
+}
+
+/** keyBytes() into a caller's buffer, seen as its four int32 words (no allocation). */
+export function keyBytesInto(words: Int32Array, at: number, out: Int32Array): void {
+  out[0] = words[at]!;
+  out[1] = words[at + 1]!;
+  out[2] = words[at + 2]!;
+  out[3] = words[at + 3]!;
 }

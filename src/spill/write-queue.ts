@@ -208,7 +208,10 @@ export class WriteQueue {
       seq,
     };
     const before = this.pending.get(op.ks);
-    if (before !== undefined) op.priors = [...(before.priors ?? []), before.writtenMs, before.expiresMs];
+    // Only an op of this instance's own queue needs them: ring ops are committed one claim after
+    // another, each reading the copies the ones before it left (batch.ts, priors).
+    if (seq < 0 && before !== undefined)
+      op.priors = [...(before.priors ?? []), before.writtenMs, before.expiresMs];
     const evicted = this.pendingRing[this.pendingPos];
     if (evicted !== undefined && this.pending.get(evicted.ks) === evicted) this.pending.delete(evicted.ks);
     this.pendingRing[this.pendingPos] = op;
