@@ -9,6 +9,7 @@ import { computeMany, type ComputeHost, type EmbedFunction } from './compute/get
 import { InflightTable } from './compute/inflight.js';
 import { argumentError, closedError, describe, EmbeddingCacheError, invalidText } from './errors.js';
 import { KeyHasher, SECRET_BYTES } from './key/hasher.js';
+import { Prefaulter } from './memory/prefault.js';
 import { dimensionMismatch } from './memory/registry.js';
 import { planStore, SharedStore } from './memory/store.js';
 import {
@@ -78,6 +79,8 @@ export class EmbeddingCache {
   private readonly key = new Int32Array(4);
   private readonly sharedHandle: CacheHandle;
   private readonly compute: ComputeHost;
+  /** Starts the page prefaulter when this instance grows the cache past its threshold. */
+  private readonly prefaulter: Prefaulter | null;
   private closed = false;
 
   private constructor(
@@ -95,6 +98,8 @@ export class EmbeddingCache {
     this.compute = this.computeHost(
       new InflightTable(handle.inflight, store.token, handle.options.lockTimeoutMs),
     );
+    this.prefaulter = handle.options.prefault ? new Prefaulter(handle.parts) : null;
+    store.onNewPage = this.prefaulter?.grew ?? null;
   }
 
   /** Creates a cache. Options are validated here: a bad one throws TypeError or RangeError. */
@@ -420,6 +425,8 @@ export class EmbeddingCache {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.store.onNewPage = null;
+    await this.prefaulter?.stop();
     await this.tiers.close(); // flushes this thread's pending writes first
   }
 

@@ -4,6 +4,8 @@
 //
 // Every peer is used the way its own documentation suggests, in its strongest reasonable setup:
 //   lru-text     lru-cache keyed by the text, holding a Float32Array copy of each vector
+//   lru-copy     the same, but get copies the vector out (a Float32Array the caller owns, as
+//                embedcache's get returns): the peer for `get` on equal terms
 //   lru-sha256   lru-cache keyed by sha256(text) (hex, node:crypto), Float32Array copies
 //   map          a plain Map keyed by text, Float32Array copies, unbounded
 //   langchain    LangChain's cache-backed-embeddings layout: key = LangChain's sha256(text),
@@ -18,7 +20,7 @@
 //
 // A get returns what a caller could use: embedcache, lmdb and redis produce a fresh
 // Float32Array; lru-cache and Map return the stored array itself (no copy: the cheapest their
-// API allows); langchain returns the parsed number[]. Sets copy the caller's vector (a cache
+// API allows), lru-copy a copy of it; langchain returns the parsed number[]. Sets copy the caller's vector (a cache
 // must not alias a buffer the caller may reuse).
 import { createHash } from 'node:crypto';
 import { sha256 as langchainSha256 } from '@langchain/core/utils/hash';
@@ -30,6 +32,7 @@ export const PEER_KINDS = [
   'embedcache',
   'embedcache-into',
   'lru-text',
+  'lru-copy',
   'lru-sha256',
   'map',
   'langchain',
@@ -41,6 +44,7 @@ export const PEER_LABELS = {
   embedcache: 'embedcache',
   'embedcache-into': 'embedcache (getInto, reused buffer)',
   'lru-text': 'lru-cache (text key)',
+  'lru-copy': 'lru-cache (text key, get copies out)',
   'lru-sha256': 'lru-cache (sha256 key)',
   map: 'Map (text key)',
   langchain: 'LangChain-style (sha256, JSON bytes)',
@@ -96,15 +100,20 @@ export async function createPeer(kind, opts) {
       };
     }
     case 'lru-text':
+    case 'lru-copy':
     case 'lru-sha256': {
       const lru = new LRUCache({ max: capacity });
-      const keyOf = kind === 'lru-text' ? (t) => t : hex;
+      const keyOf = kind === 'lru-sha256' ? hex : (t) => t;
+      const copyOut = kind === 'lru-copy';
       return {
         kind,
         bounded: true,
         getMany(texts) {
           let hits = 0;
-          for (let i = 0; i < texts.length; i++) if (lru.get(keyOf(texts[i])) !== undefined) hits++;
+          for (let i = 0; i < texts.length; i++) {
+            const v = lru.get(keyOf(texts[i]));
+            if (v !== undefined && (!copyOut || v.slice().length === dims)) hits++;
+          }
           return hits;
         },
         setMany(texts, vecs) {

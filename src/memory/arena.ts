@@ -115,6 +115,20 @@ export function createStoreParts(opts: {
   };
 }
 
+/** Grows page p's arena to cover it (grow never shrinks; racing growers are fine). */
+export function commitPage(arenas: readonly SharedArrayBuffer[], p: number): void {
+  const arena = arenas[arenaOf(p)]!;
+  const need = ((p & (PAGES_PER_ARENA - 1)) + 1) * PAGE_BYTES;
+  while (arena.byteLength < need) {
+    try {
+      arena.grow(need);
+    } catch (err) {
+      // Another thread grew it further first: fine if that covers us.
+      if (arena.byteLength < need) throw err;
+    }
+  }
+}
+
 export class Arena {
   readonly ctl: Int32Array;
   /** The control buffer as 64-bit words, for the free-stack heads (C_FREE_HEAD). */
@@ -134,6 +148,8 @@ export class Arena {
   private stealTarget = NONE;
   /** Where stealPage() looks next for a page of another class when none was found cold. */
   private stealHand: number;
+  /** Called with the new page count after this thread added a page (the prefaulter's trigger). */
+  onNewPage: ((pagesUsed: number) => void) | null = null;
 
   constructor(
     readonly parts: StoreParts,
@@ -258,25 +274,14 @@ export class Arena {
       if (p >= this.maxPages) return NONE;
       // Commit the memory before publishing the page count: other threads walk pages
       // [0, H_PAGES_USED) and must find each one committed (zeroed: class 0, skipped).
-      this.commit(p);
+      commitPage(this.parts.arenas, p);
       if (Atomics.compareExchange(this.ctl, H_PAGES_USED, p, p + 1) === p) break;
     }
     this.format(this.mem(p), pageBase(p), cls, L);
+    // The prefaulter (prefault.ts) sleeps on H_PAGES_USED between runs ahead of it.
+    Atomics.notify(this.ctl, H_PAGES_USED);
+    this.onNewPage?.(p + 1);
     return p;
-  }
-
-  /** Grows page p's arena to cover it (grow never shrinks; racing growers are fine). */
-  private commit(p: number): void {
-    const arena = this.parts.arenas[arenaOf(p)]!;
-    const need = ((p & (PAGES_PER_ARENA - 1)) + 1) * PAGE_BYTES;
-    while (arena.byteLength < need) {
-      try {
-        arena.grow(need);
-      } catch (err) {
-        // Another thread grew it further first: fine if that covers us.
-        if (arena.byteLength < need) throw err;
-      }
-    }
   }
 
   /** Sets up a page (body zeroed) for class cls; its class word is written last. */

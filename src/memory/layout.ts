@@ -77,6 +77,12 @@ export const H_FLEET_EPOCH = 48;
  */
 export const H_FLEET_LEADER = 47;
 export const H_FLEET_BEAT = 50;
+/**
+ * The page prefaulter (prefault.ts): the second (since the epoch, wrapped to int32) its thread
+ * last reported alive; 0: none runs; PREFAULT_OFF (-1): never again (all pages committed, or
+ * the thread could not start). On the fleet line, which is rarely written.
+ */
+export const H_PREFAULT_BEAT = 51;
 /** Tokens the dead-token rings remember (a ring of them is 1 + DEAD_SLOTS words). */
 export const DEAD_SLOTS = 8;
 /**
@@ -102,9 +108,10 @@ export const MAGIC = 0x45434348; // "ECCH"
  * 2: drop counter, order-stamp clock, dead-token ring, disk commits (header words 33-46); a
  * pending-write word per bucket. 3: two-line stat rows (remote counters), fleet epoch and
  * per-model fleet generation. 4: CAR — policy and ghost words (header 52-61), the T2 bit plane in
- * place of the use counter's high plane, the ghost directory after the pending words.
+ * place of the use counter's high plane, the ghost directory after the pending words. 5: the
+ * prefaulter's beat (header word 51).
  */
-export const LAYOUT_VERSION = 4;
+export const LAYOUT_VERSION = 5;
 
 // ── Control buffer: dimension classes ────────────────────────────────────────────────────────
 export const MAX_CLASSES = 32;

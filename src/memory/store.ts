@@ -208,6 +208,11 @@ export class SharedStore {
     };
   }
 
+  /** Called with the page count after this instance adds a page (the prefaulter's trigger). */
+  set onNewPage(hook: ((pagesUsed: number) => void) | null) {
+    this.arena.onNewPage = hook;
+  }
+
   /** Called with each evicted live entry (the spill tier hooks in here). */
   get evictHook(): EvictHook | null {
     return this.eviction.evictHook;

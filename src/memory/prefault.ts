@@ -1,0 +1,121 @@
+/**
+ * Page prefaulting: overlap the kernel's zero-filling of new memory with the inserts.
+ *
+ * Why. The arenas are committed lazily (arena.ts), and the first write to each 4 KiB of newly
+ * committed memory traps into the kernel, which finds a page and zero-fills it. A bulk load of
+ * 768-d vectors writes 3 KiB per entry, so it takes about one such fault per insert; on the
+ * 1M-entry load of bench:scale the kernel's share was about half of the inserting thread's time.
+ * A helper thread that commits and touches pages a little ahead of the inserts (prefault-worker.ts)
+ * moves that work onto another core, where it runs beside the inserts instead of inside them.
+ *
+ * When. Small caches never pay for a thread: the first instance (in any thread) whose insert
+ * takes the cache past PREFAULT_START_PAGES (64 MiB) starts one, if none is running; which one
+ * runs is settled by a compare-exchange on H_PREFAULT_BEAT, which the thread renews every
+ * second. Its starter ends it on close(); if the starter's thread ends without closing, the
+ * beat goes stale and the next instance to add a page starts another. The thread ends by itself
+ * after PREFAULT_IDLE_MS without growth, and for good once every page of maxBytes is committed.
+ *
+ * Cost. At most min(64 MiB, a quarter of the memory in use) is committed ahead of need, counted
+ * in stats().memoryBytes and never past maxBytes; plus the thread itself (a few MiB) while it
+ * runs. `prefault: false` turns it off.
+ */
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { H_PREFAULT_BEAT, PAGE_BYTES } from './layout.js';
+import { nowSeconds, PREFAULT_OFF, type PrefaultData } from './prefault-worker.js';
+import type { StoreParts } from './types.js';
+
+/** Pages in use (of PAGE_BYTES each) before a prefaulter starts: 64 MiB. */
+export const PREFAULT_START_PAGES = (64 * 1024 * 1024) / PAGE_BYTES;
+/** Most pages committed ahead of those in use: 64 MiB. */
+export const PREFAULT_AHEAD_PAGES = (64 * 1024 * 1024) / PAGE_BYTES;
+/** The thread ends after this long with no new page. */
+export const PREFAULT_IDLE_MS = 10_000;
+/** A beat this many seconds old means its thread is gone. */
+const STALE_S = 3;
+
+/** The built thread file: next to this module (dist), or in the repository's dist/ (sources under tsx). */
+const WORKER_CANDIDATES = ['./prefault-worker.js', '../../dist/src/memory/prefault-worker.js'];
+
+function workerFile(): URL | null {
+  for (const rel of WORKER_CANDIDATES) {
+    const url = new URL(rel, import.meta.url);
+    if (existsSync(fileURLToPath(url))) return url;
+  }
+  return null;
+}
+
+/** One instance's side of the prefaulter: starts it when due, ends the one it started. */
+export class Prefaulter {
+  private worker: Worker | null = null;
+  private readonly ctl: Int32Array;
+
+  constructor(
+    private readonly parts: StoreParts,
+    private readonly startPages = PREFAULT_START_PAGES,
+    private readonly idleMs = PREFAULT_IDLE_MS,
+  ) {
+    this.ctl = new Int32Array(parts.control);
+  }
+
+  /** Whether this instance's thread is running (tests). */
+  get running(): boolean {
+    return this.worker !== null;
+  }
+
+  /** The arena's new-page hook: starts a thread if the cache is past the threshold and none runs. */
+  readonly grew = (pagesUsed: number): void => {
+    if (pagesUsed < this.startPages || this.worker !== null) return;
+    const beat = Atomics.load(this.ctl, H_PREFAULT_BEAT);
+    if (beat === PREFAULT_OFF) return;
+    const now = nowSeconds();
+    if (beat !== 0 && now - beat < STALE_S) return;
+    if (Atomics.compareExchange(this.ctl, H_PREFAULT_BEAT, beat, now) !== beat) return;
+    this.start();
+  };
+
+  private start(): void {
+    const file = workerFile();
+    if (file === null) {
+      // Not built (sources run without `npm run build`): inserts fault their own pages.
+      Atomics.store(this.ctl, H_PREFAULT_BEAT, PREFAULT_OFF);
+      return;
+    }
+    const prefault: PrefaultData = {
+      control: this.parts.control,
+      arenas: this.parts.arenas,
+      maxPages: this.parts.maxPages,
+      aheadPages: PREFAULT_AHEAD_PAGES,
+      idleMs: this.idleMs,
+    };
+    let worker: Worker;
+    try {
+      worker = new Worker(file, { workerData: { prefault } });
+    } catch {
+      Atomics.store(this.ctl, H_PREFAULT_BEAT, PREFAULT_OFF);
+      return;
+    }
+    worker.unref();
+    worker.on('error', (err: unknown) => {
+      // Only an optimisation: inserts fault their own pages from now on.
+      Atomics.store(this.ctl, H_PREFAULT_BEAT, PREFAULT_OFF);
+      process.emitWarning(`embedcache: the page prefaulter stopped: ${String(err)}`);
+    });
+    worker.on('exit', () => {
+      if (this.worker === worker) this.worker = null;
+    });
+    this.worker = worker;
+  }
+
+  /** Ends the thread this instance started, if any (close()). */
+  async stop(): Promise<void> {
+    const w = this.worker;
+    if (w === null) return;
+    this.worker = null;
+    await w.terminate();
+    // Its beat would go stale in STALE_S anyway; clearing it lets another instance start at once.
+    const beat = Atomics.load(this.ctl, H_PREFAULT_BEAT);
+    if (beat !== PREFAULT_OFF) Atomics.compareExchange(this.ctl, H_PREFAULT_BEAT, beat, 0);
+  }
+}
