@@ -3,7 +3,8 @@
  *
  *   npm run bench:scale                      # 10k and 100k entries of 768-d (a minute or so)
  *   npm run bench:scale -- --max 1000000     # adds 1M (3 GB of vectors; needs ~4 GB free)
- *   flags: --max N | --sizes 10k,100k,1M, --dims 768, --sample 20000, --quick, --out path
+ *   flags: --max N | --sizes 10k,100k,1M, --dims 768, --sample 20000, --no-prefault, --quick,
+ *          --out path
  *
  * Each size runs in a fresh process (bench/lib/child.ts): a cache sized for it is filled with
  * unique ~1.1 KB texts, then a sample of keys spread over the whole range is read back.
@@ -36,6 +37,8 @@ interface Params {
   entries: number;
   dims: number;
   sample: number;
+  /** The cache's prefault option (--no-prefault turns it off, to see what it saves). */
+  prefault: boolean;
 }
 
 export interface GcSummary {
@@ -105,7 +108,7 @@ function summarize(events: GcEvent[], from: number, to: number): GcSummary {
 const INSERT_BATCH = 1024;
 const WARM_GETS = 2000;
 
-async function child({ entries, dims, sample }: Params): Promise<ScaleRow> {
+async function child({ entries, dims, sample, prefault }: Params): Promise<ScaleRow> {
   const gcEvents: GcEvent[] = [];
   const obs = new PerformanceObserver((list) => {
     for (const e of list.getEntries()) {
@@ -121,7 +124,7 @@ async function child({ entries, dims, sample }: Params): Promise<ScaleRow> {
   await tick();
 
   const maxBytes = bytesFor(entries, dims);
-  const cache = await EmbeddingCache.open({ maxBytes, expectedEntries: entries });
+  const cache = await EmbeddingCache.open({ maxBytes, expectedEntries: entries, prefault });
 
   // ── Insert ──
   const insertFrom = performance.now();
@@ -213,12 +216,13 @@ if (params !== undefined) {
     dims: { type: 'string' },
     sample: { type: 'string' },
     quick: { type: 'boolean' },
+    'no-prefault': { type: 'boolean' },
     out: { type: 'string' },
     help: { type: 'boolean' },
   });
   if (boolFlag(flags, 'help')) {
     console.log(
-      'npm run bench:scale -- [--max 1000000 | --sizes 10k,100k,1M] [--dims 768] [--sample 20000] [--quick] [--out path]',
+      'npm run bench:scale -- [--max 1000000 | --sizes 10k,100k,1M] [--dims 768] [--sample 20000] [--no-prefault] [--quick] [--out path]',
     );
     process.exit(0);
   }
@@ -231,17 +235,18 @@ if (params !== undefined) {
   );
   const dims = intFlag(flags, 'dims', 768, 1, 65_000);
   const sample = intFlag(flags, 'sample', quick ? 5_000 : 20_000, 100);
+  const prefault = !boolFlag(flags, 'no-prefault');
   const self = fileURLToPath(import.meta.url);
   const rows: ScaleRow[] = [];
   for (const entries of sizes) {
     process.stderr.write(`  scale: ${fmtCount(entries)} × ${dims}-d …\n`);
     // Above ~1M entries the harness's text pool and the histogram still fit a default heap;
     // the vectors live outside it (shared memory), so no --max-old-space-size is needed.
-    rows.push(await runChild<Params, ScaleRow>(self, { entries, dims, sample }));
+    rows.push(await runChild<Params, ScaleRow>(self, { entries, dims, sample, prefault }));
   }
   const first = rows[0];
   printTable(
-    `embedcache at scale, ${dims}-d, 1 thread (fresh process per size)`,
+    `embedcache at scale, ${dims}-d, 1 thread (fresh process per size)${prefault ? '' : ', prefault off'}`,
     [
       'entries',
       'insert',
@@ -270,7 +275,7 @@ if (params !== undefined) {
   const path = writeResults(
     'scale',
     outPath('scale', strFlag(flags, 'out'), quick),
-    { sizes, dims, sample, quick, textBytes: '≈1.1 KB (200 B – 2 KB body + unique header)' },
+    { sizes, dims, sample, quick, prefault, textBytes: '≈1.1 KB (200 B – 2 KB body + unique header)' },
     rows,
     [
       'Each size runs in a fresh Node process; only set() calls are inside the insert clock.',
