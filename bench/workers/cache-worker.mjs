@@ -11,8 +11,8 @@
 //            on a BroadcastChannel named after its threadId, and waits for the vectors back.
 //
 // A task is one batch: `ops` operations on keys drawn from the shared pool by a PRNG seeded per
-// task, each a get with probability readRatio, else a set. It returns what it did and how long
-// the batch took inside this thread (the p99 batch latency of the table).
+// task, each a get with probability readRatio, else a set. It returns what it did, how long
+// the batch took inside this thread (the p99 batch latency of the table) and which thread ran it.
 import { threadId, workerData } from 'node:worker_threads';
 import { EmbeddingCache } from '../../dist/src/index.js';
 import { prng, unpackTexts } from './texts.mjs';
@@ -100,5 +100,5 @@ export default async function task({ seed, ops }) {
     for (let h = 0; h < hits; h++) checksum += out[h * dims];
   }
   const ns = Number(process.hrtime.bigint() - t0);
-  return { ns, gets, hits, sets, checksum };
+  return { ns, gets, hits, sets, checksum, thread: threadId };
 }
