@@ -4,6 +4,7 @@
  *   npm run build && npm run bench:concurrency -- --threads 16
  *   flags: --threads N (default 2 × cores)  --ops N (per thread count, default 400k)  --dim 768
  *          --read-ratio 0.5  --keys 10000  --batch 256  --modes shared,message  --json  --out path
+ *          --counts 2,16 (only these thread counts; speedup needs 1 among them)
  *
  * For thread counts 1, 2, 4, … up to --threads, a Piscina pool of that many workers
  * (bench/workers/cache-worker.mjs, which loads the built library from dist/) runs batches of
@@ -31,7 +32,7 @@ import { fileURLToPath } from 'node:url';
 import { BroadcastChannel } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { EmbeddingCache } from '../src/index.js';
-import { boolFlag, intFlag, numFlag, parseFlags, strFlag } from './lib/args.js';
+import { boolFlag, intFlag, listFlag, numFlag, parseFlags, strFlag } from './lib/args.js';
 import { requireBuild } from './lib/build.js';
 import { machineInfo, machineLine } from './lib/machine.js';
 import { progress } from './lib/progress.js';
@@ -78,7 +79,6 @@ export const WORKER_URL = new URL('./workers/cache-worker.mjs', import.meta.url)
 /** 1, 2, 4, … below max, then max itself. */
 export function threadCounts(max: number): number[] {
   const out: number[] = [];
-  if (process.env.ONLY_THREADS) return [Number(process.env.ONLY_THREADS)];
   for (let t = 1; t < max; t *= 2) out.push(t);
   out.push(max);
   return out;
@@ -280,6 +280,7 @@ if (isMain) {
     'read-ratio': { type: 'string' },
     keys: { type: 'string' },
     batch: { type: 'string' },
+    counts: { type: 'string' },
     modes: { type: 'string' },
     json: { type: 'boolean' },
     quick: { type: 'boolean' },
@@ -288,7 +289,7 @@ if (isMain) {
   });
   if (boolFlag(flags, 'help')) {
     console.log(
-      'npm run bench:concurrency -- [--threads 16] [--ops 400k] [--dim 768] [--read-ratio 0.5] [--keys 10000] [--batch 256] [--modes shared,message] [--json] [--quick] [--out path]',
+      'npm run bench:concurrency -- [--threads 16] [--ops 400k] [--dim 768] [--read-ratio 0.5] [--keys 10000] [--batch 256] [--counts 2,16] [--modes shared,message] [--json] [--quick] [--out path]',
     );
     process.exit(0);
   }
@@ -300,7 +301,11 @@ if (isMain) {
   }
   const json = boolFlag(flags, 'json');
   const cfg: RunConfig = {
-    threads: threadCounts(intFlag(flags, 'threads', quick ? 2 : 2 * os.availableParallelism(), 1, 256)),
+    threads: listFlag(
+      flags,
+      'counts',
+      threadCounts(intFlag(flags, 'threads', quick ? 2 : 2 * os.availableParallelism(), 1, 256)),
+    ),
     ops: intFlag(flags, 'ops', quick ? 100_000 : 400_000),
     dims: intFlag(flags, 'dim', 768, 1, 65_000),
     readRatio: numFlag(flags, 'read-ratio', 0.5, 0, 1),
