@@ -28,6 +28,7 @@ import {
   classAt,
   entryId,
   H_PAGES_USED,
+  H_TTL_USED,
   NONE,
   ON_DISK,
   pageBase,
@@ -128,14 +129,15 @@ export class Eviction {
     // Each hand goes round at most twice: the first pass gives every entry of its list its second
     // chance, the second finds one without. Past that the other hand goes on alone.
     const budget = 2 * classPages * L.slots + L.slots;
-    const steps = [0, 0];
+    let steps1 = 0;
+    let steps2 = 0;
     policy.beginSweep(cls);
-    const now = Date.now();
+    const now = this.clock();
     let skippedPages = 0;
     while (skippedPages <= 2 * pagesUsed) {
       let list = policy.target();
-      if (steps[list]! >= budget) list = 1 - list;
-      if (steps[list]! >= budget) break;
+      if ((list === T1 ? steps1 : steps2) >= budget) list = 1 - list;
+      if ((list === T1 ? steps1 : steps2) >= budget) break;
       const hand = list === T1 ? this.hands[0] : this.hands[1];
       let pos = hand[cls] ?? 0;
       let p = pageOf(pos);
@@ -153,7 +155,8 @@ export class Eviction {
         continue;
       }
       skippedPages = 0;
-      steps[list]!++;
+      if (list === T1) steps1++;
+      else steps2++;
       pos = s + 1 < used ? entryId(p, s) + 1 : ((p + 1) % pagesUsed) << SLOT_BITS;
       hand[cls] = pos;
       const e = entryId(p, s);
@@ -229,12 +232,20 @@ export class Eviction {
     );
   }
 
+  /**
+   * The time expiries are compared with: 0 until any entry has had a TTL (no entry can have
+   * expired then, and the clock read costs more than a sweep step).
+   */
+  private clock(): number {
+    return this.ctl[H_TTL_USED] === 0 ? 0 : Date.now();
+  }
+
   /** Evicts one entry of any class to free a count; the slot becomes free in its class. */
   private evictAny(stripe: number): boolean {
     const arena = this.arena;
     const pagesUsed = Atomics.load(this.ctl, H_PAGES_USED);
     if (pagesUsed === 0) return false;
-    const now = Date.now();
+    const now = this.clock();
     let pos = this.anyHand;
     const budget = 2 * pagesUsed * 64 + 64;
     for (let steps = 0; steps < budget; steps++) {
