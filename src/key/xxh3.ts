@@ -13,6 +13,7 @@
  * There is no fallback: loadXXH3() throws if xxh3.wasm is missing (see its comment).
  */
 import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
 
 /** Where the module keeps its result: low u64 then high u64, little-endian (xxh3.wat). */
 const RESULT_AT = 448;
@@ -128,21 +129,25 @@ let ready: Promise<XXH3> | undefined;
  * the package under dist/; it goes missing only in a checkout that was never built.
  */
 export function loadXXH3(): Promise<XXH3> {
-  ready ??= (async () => {
-    const url = new URL('./xxh3.wasm', import.meta.url);
-    let code: Buffer;
-    try {
-      code = await readFile(url);
-    } catch (err) {
-      ready = undefined;
-      throw new Error(
-        `embedcache: cannot read the key hash module ${url.pathname} (${(err as Error).message}). ` +
-          'It is built from src/key/xxh3.wat by `npm run build`; run that in the package (or reinstall it).',
-        { cause: err },
-      );
-    }
-    const { instance } = await WebAssembly.instantiate(code);
-    return new XXH3(instance.exports as Exports);
-  })();
+  ready ??= instantiateXXH3(new URL('./xxh3.wasm', import.meta.url)).catch((err: unknown) => {
+    ready = undefined; // a build in the meantime lets a later open succeed
+    throw err;
+  });
   return ready;
+}
+
+/** A new instance of the module at `url`; the error of a missing file says how to make it. */
+export async function instantiateXXH3(url: URL): Promise<XXH3> {
+  let code: Buffer;
+  try {
+    code = await readFile(url);
+  } catch (err) {
+    throw new Error(
+      `embedcache: cannot read the key hash module ${fileURLToPath(url)} (${(err as Error).message}). ` +
+        'It is built from src/key/xxh3.wat by `npm run build`: run that in the embedcache package, or reinstall it.',
+      { cause: err },
+    );
+  }
+  const { instance } = await WebAssembly.instantiate(code);
+  return new XXH3(instance.exports as Exports);
 }
