@@ -95,8 +95,8 @@ export interface CacheOptions {
   ttlMs?: number;
   /**
    * Key hash. 'xxhash' (default): XXH3-128 seeded from a per-cache secret, fast. 'sha256':
-   * HMAC-SHA-256 under that secret, about 3× slower; use it when texts come from users who could
-   * craft collisions.
+   * HMAC-SHA-256 under that secret, several times slower (a set of a ~1 KB text: 3–5×); use it
+   * when texts come from users who could craft collisions.
    */
   keyHash?: 'xxhash' | 'sha256';
   /**

@@ -25,8 +25,9 @@
  * file, so every thread and a warm restart agree). Our own SIMD wasm module (xxh3.ts) hashes it
  * in one call: the prefix bytes are cached per (model, chunkId) and placed right before the
  * text in the module's memory. XXH3's long-input loop is data-parallel where XXH64's is a serial
- * multiply chain: a 1 KB two-byte text hashes ~2.5× faster than with the XXH64 × 2 seeds keys
- * used before. Changing the hash changes every key: spill/format.ts's FORMAT_VERSION and the
+ * multiply chain: for a 1 KB two-byte text the hash takes ~0.10 µs against ~0.26 µs for the
+ * XXH64 × 2 seeds keys used before, and a whole key (with writing the text into the module)
+ * ~0.17 µs against ~0.33 µs. Changing the hash changes every key: spill/format.ts's FORMAT_VERSION and the
  * export format's version moved with it (a file of older keys is refused, not misread).
  * 'sha256': HMAC-SHA-256 under the whole 32-byte secret, first 16 bytes; for untrusted text
  * (XXH3 is fast and well distributed, not a keyed hash an adversary cannot collide).
