@@ -21,7 +21,7 @@
  * reason, so the table shows the call rate and the per-key rate (call rate × 256) side by side.
  *
  * Texts are pre-built and reused, as in any micro-benchmark; the cache does not memoise
- * anything per string (it hashes the UTF-8 bytes on every call), so reuse does not flatter it.
+ * anything per string (it hashes the text on every call), so reuse does not flatter it.
  */
 import { add, complete, configure, cycle, suite } from 'benny';
 import { EmbeddingCache } from '../src/index.js';

@@ -1,7 +1,7 @@
 /**
  * Deterministic chunk texts and vectors for the benchmarks.
  *
- * Why not random bytes or "key-123": the cache hashes the UTF-8 bytes of every text, so the cost
+ * Why not random bytes or "key-123": the cache hashes every text in full, so the cost
  * of a get grows with the text's length, and a peer keyed by text (Map, lru-cache) pays to hash
  * and compare strings too. Short synthetic keys would flatter everyone. RAG chunkers emit prose
  * of roughly 200 B to 2 KB, with a header line, digits, punctuation and the odd non-ASCII word,

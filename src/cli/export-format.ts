@@ -1,14 +1,15 @@
 /**
- * The export file format (version 2; version 1 held the content keys of spill format 1, which
- * this embedcache no longer computes): what `embedcache export` writes and `embedcache import`
- * reads. One self-contained, streamable file; all integers and floats little-endian.
+ * The export file format (version 3; versions 1 and 2 held the content keys of spill formats 1
+ * and 2, which this embedcache no longer computes): what `embedcache export` writes and
+ * `embedcache import` reads. One self-contained, streamable file; all integers and floats
+ * little-endian.
  *
  * Header (16 + S + M bytes):
  *
  *   offset  size  field
  *        0     8  magic               89 45 43 58 0D 0A 1A 0A  ("\x89ECX\r\n\x1a\n": a binary file,
  *                                       and text-mode or 7-bit mangling shows)
- *        8     2  export version      u16, EXPORT_VERSION (2); a reader refuses any other
+ *        8     2  export version      u16, EXPORT_VERSION (3); a reader refuses any other
  *       10     1  key hash            1 = xxhash, 2 = sha256
  *       11     1  seed length S       u8, 32
  *       12     4  meta length M       u32
@@ -52,7 +53,7 @@ import { CONTENT_KEY_BYTES, type KeyHashName } from '../spill/format.js';
 import { CliError, EXIT_CANNOT_OPEN, ioError } from './common.js';
 
 export const EXPORT_MAGIC = Buffer.from([0x89, 0x45, 0x43, 0x58, 0x0d, 0x0a, 0x1a, 0x0a]);
-export const EXPORT_VERSION = 2;
+export const EXPORT_VERSION = 3;
 export const FIXED_HEADER_BYTES = 16;
 export const SEED_BYTES = 32;
 /** Body bytes of a record besides its name and vector: N (2), key, createdMs, expiresMs, dims. */

@@ -49,7 +49,11 @@
  */
 import { pack, unpack } from 'msgpackr';
 
-export const FORMAT_VERSION = 2;
+/**
+ * 3: content keys are XXH3-128 of the framed input (key/hasher.ts). 2 hashed the text as UTF-16
+ * code units under two XXH64 seeds; 1 hashed it as UTF-8. A file of another version is refused.
+ */
+export const FORMAT_VERSION = 3;
 export const RECORD_MAGIC = 0xec;
 export const HEADER_BYTES = 40;
 export const CONTENT_KEY_BYTES = 16;

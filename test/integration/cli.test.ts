@@ -415,6 +415,18 @@ describe('embedcache CLI', () => {
     const out = join(tempDir(), 'again.ecx');
     expect((await cli('export', dst, '--out', out)).code).toBe(0);
     expect(readFileSync(out).equals(readFileSync(write([live1, live2])))).toBe(true);
+
+    // An export of an older version (its content keys were XXH64-based) is refused, naming both.
+    expect(EXPORT_VERSION).toBe(3);
+    const old = readFileSync(write([live1]));
+    old.writeUInt16LE(2, 8);
+    const oldFile = join(tempDir(), 'old.ecx');
+    writeFileSync(oldFile, old);
+    expectOneLineError(
+      await cli('import', oldFile, join(tempDir(), 'from-old')),
+      3,
+      'it has export version 2; this embedcache reads 3',
+    );
   });
 
   it('compact shrinks the file after many deletes; the cache still serves; refused while in use', async () => {

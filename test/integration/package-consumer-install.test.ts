@@ -87,6 +87,8 @@ describe('consumer install', () => {
     });
     // Types ship with the package, where the exports map says.
     expect(existsSync(join(app, 'node_modules/embedcache/dist/src/index.d.ts'))).toBe(true);
+    // So does the key hash module, built by prepare (keys fail without it: there is no fallback).
+    expect(existsSync(join(app, 'node_modules/embedcache/dist/src/key/xxh3.wasm'))).toBe(true);
     // Tests and sources do not.
     expect(existsSync(join(app, 'node_modules/embedcache/test'))).toBe(false);
 

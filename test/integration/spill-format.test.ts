@@ -73,18 +73,25 @@ describe('spill file meta record', () => {
     expectBitExact(openTier(path).get(key(1), 'm', Date.now())?.vector, vector(1));
   });
 
-  it('refuses a file of format 1 (its content keys hashed the text as UTF-8), naming both versions', async () => {
-    const path = tempDir();
-    const tier = openTier(path);
-    enqueueRange(tier, 0, 2);
-    await tier.close();
-    patchFormatVersion(path, FORMAT_VERSION, 1);
-    const err = expectCacheError(
-      () => SpillTier.open({ path, keyHash: 'xxhash', seed: SEED }),
-      'ERR_SPILL_FORMAT',
-    );
-    expect(err.message).toContain('format version 1 and this version of embedcache reads format version 2');
-  });
+  // Older formats computed other content keys: 1 hashed the text as UTF-8, 2 as UTF-16 code
+  // units under two XXH64 seeds. Such a file is refused, not read with keys that never match.
+  for (const older of [1, 2]) {
+    it(`refuses a file of format ${older} (older content keys), naming both versions`, async () => {
+      expect(FORMAT_VERSION).toBe(3);
+      const path = tempDir();
+      const tier = openTier(path);
+      enqueueRange(tier, 0, 2);
+      await tier.close();
+      patchFormatVersion(path, FORMAT_VERSION, older);
+      const err = expectCacheError(
+        () => SpillTier.open({ path, keyHash: 'xxhash', seed: SEED }),
+        'ERR_SPILL_FORMAT',
+      );
+      expect(err.message).toContain(
+        `format version ${older} and this version of embedcache reads format version 3`,
+      );
+    });
+  }
 
   it('two instances opening a new path at once agree on one seed', () => {
     const path = tempDir();
