@@ -79,8 +79,7 @@ export class EmbeddingCache {
   private readonly key = new Int32Array(4);
   private readonly sharedHandle: CacheHandle;
   private readonly compute: ComputeHost;
-  /** Starts the page prefaulter when this instance grows the cache past its threshold. */
-  private readonly prefaulter: Prefaulter | null;
+  private readonly prefaulter: Prefaulter | null; // started when this instance grows the cache
   private closed = false;
 
   private constructor(
@@ -426,8 +425,9 @@ export class EmbeddingCache {
     if (this.closed) return;
     this.closed = true;
     this.store.onNewPage = null;
-    await this.prefaulter?.stop();
+    const prefaulting = this.prefaulter?.stop(); // its thread ends beside the flush
     await this.tiers.close(); // flushes this thread's pending writes first
+    await prefaulting;
   }
 
   /**

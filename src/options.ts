@@ -114,7 +114,7 @@ export interface CacheOptions {
   /**
    * Commit and touch shared memory ahead of the inserts on a helper thread, once the cache holds
    * more than 64 MiB, so the kernel's zero-filling of new memory runs beside a bulk load instead
-   * of inside it. Up to min(16 MiB, a quarter of the memory in use) is committed ahead (counted
+   * of inside it. Up to min(16 MiB, a quarter of the pages in use) is committed ahead (counted
    * in memoryBytes, never past maxBytes); the thread ends when idle for 10 s. Default: true.
    */
   prefault?: boolean;

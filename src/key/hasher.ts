@@ -60,9 +60,9 @@ export class KeyHasher {
     private readonly secret: Uint8Array,
     private readonly x3: XXH3 | null,
   ) {
-    const words = new Int32Array(secret.slice(0, 8).buffer);
-    this.seedLo = words[0]!;
-    this.seedHi = words[1]!;
+    const seed = new DataView(secret.buffer, secret.byteOffset, 8);
+    this.seedLo = seed.getInt32(0, true);
+    this.seedHi = seed.getInt32(4, true);
   }
 
   /** Throws if kind is 'xxhash' and the hash module (xxh3.wasm) was not built. */

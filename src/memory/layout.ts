@@ -80,7 +80,7 @@ export const H_FLEET_BEAT = 50;
 /**
  * The page prefaulter (prefault.ts): the second (since the epoch, wrapped to int32) its thread
  * last reported alive; 0: none runs; PREFAULT_OFF (-1): never again (all pages committed, or
- * the thread could not start). On the fleet line, which is rarely written.
+ * the thread could not start). Written at most once a second (the line is the CAR words' too).
  */
 export const H_PREFAULT_BEAT = 51;
 /** Tokens the dead-token rings remember (a ring of them is 1 + DEAD_SLOTS words). */

@@ -89,6 +89,7 @@ describe('consumer install', () => {
     expect(existsSync(join(app, 'node_modules/embedcache/dist/src/index.d.ts'))).toBe(true);
     // So does the key hash module, built by prepare (keys fail without it: there is no fallback).
     expect(existsSync(join(app, 'node_modules/embedcache/dist/src/key/xxh3.wasm'))).toBe(true);
+    expect(existsSync(join(app, 'node_modules/embedcache/dist/src/memory/prefault-worker.js'))).toBe(true);
     // Tests and sources do not.
     expect(existsSync(join(app, 'node_modules/embedcache/test'))).toBe(false);
 

@@ -1,12 +1,18 @@
 /**
- * The prefaulter's steps (memory/prefault-worker.ts), run on this thread: how far ahead it
+ * The prefaulter's steps (memory/prefault-steps.ts), run on this thread: how far ahead it
  * commits, that a touch never changes a word another thread wrote, and that it stops at
  * maxPages. (test/integration/prefault.test.ts runs the real thread beside inserts.)
  */
 import { describe, expect, it } from 'vitest';
 import { createStoreParts } from '../../../src/memory/arena.js';
-import { H_PAGES_USED, PAGE_BYTES, PAGES_PER_ARENA } from '../../../src/memory/layout.js';
-import { aheadTarget, type PrefaultData, runAhead, touchPage } from '../../../src/memory/prefault-worker.js';
+import { H_PAGES_USED, LAYOUT_VERSION, PAGE_BYTES, PAGES_PER_ARENA } from '../../../src/memory/layout.js';
+import {
+  aheadTarget,
+  beatAge,
+  type PrefaultData,
+  runAhead,
+  touchPage,
+} from '../../../src/memory/prefault-steps.js';
 import { SECRET_BYTES } from '../../../src/key/hasher.js';
 
 function parts(maxPages: number) {
@@ -34,6 +40,8 @@ describe('memory: prefault steps', () => {
   it('commits pages from H_PAGES_USED to the target and resumes where it stopped', () => {
     const p = parts(64);
     const data: PrefaultData = {
+      layoutVersion: LAYOUT_VERSION,
+      beat: 0,
       control: p.control,
       arenas: p.arenas,
       maxPages: p.maxPages,
@@ -78,5 +86,10 @@ describe('memory: prefault steps', () => {
     expect(arenas[1]!.byteLength).toBe(PAGE_BYTES);
     touchPage(arenas, PAGES_PER_ARENA + 1);
     expect(arenas[1]!.byteLength).toBe(2 * PAGE_BYTES);
+  });
+
+  it("a beat's age is wrap-safe: the int32 second count wraps in 2038", () => {
+    expect(beatAge(100, 105)).toBe(5);
+    expect(beatAge(0x7ffffffe, (0x7ffffffe + 4) | 0)).toBe(4);
   });
 });
