@@ -97,8 +97,7 @@ export class EmbeddingCache {
     this.compute = this.computeHost(
       new InflightTable(handle.inflight, store.token, handle.options.lockTimeoutMs),
     );
-    this.prefaulter = handle.options.prefault ? new Prefaulter(handle.parts) : null;
-    store.onNewPage = this.prefaulter?.grew ?? null;
+    this.prefaulter = handle.options.prefault ? Prefaulter.attach(store, handle.parts) : null;
   }
 
   /** Creates a cache. Options are validated here: a bad one throws TypeError or RangeError. */
@@ -424,8 +423,7 @@ export class EmbeddingCache {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.store.onNewPage = null;
-    const prefaulting = this.prefaulter?.stop(); // its thread ends beside the flush
+    const prefaulting = this.prefaulter?.stop(); // unhooks; its thread ends beside the flush
     await this.tiers.close(); // flushes this thread's pending writes first
     await prefaulting;
   }

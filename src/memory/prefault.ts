@@ -54,8 +54,15 @@ function workerFile(): URL | null {
   return null;
 }
 
+/** What the prefaulter hooks into: the store's new-page hook (SharedStore.onNewPage). */
+export interface NewPageHook {
+  onNewPage: ((pagesUsed: number) => void) | null;
+}
+
 /** One instance's side of the prefaulter: starts it when due, ends the one it started. */
 export class Prefaulter {
+  private hooked: NewPageHook | null = null;
+
   /** The threads this instance started that have not exited (one, but for a hand-over). */
   private readonly workers = new Set<Worker>();
   private readonly ctl: Int32Array;
@@ -66,6 +73,14 @@ export class Prefaulter {
     private readonly idleMs = PREFAULT_IDLE_MS,
   ) {
     this.ctl = new Int32Array(parts.control);
+  }
+
+  /** A prefaulter for `store`'s instance, called after each page it adds until stop(). */
+  static attach(store: NewPageHook, parts: StoreParts): Prefaulter {
+    const pf = new Prefaulter(parts);
+    store.onNewPage = pf.grew;
+    pf.hooked = store;
+    return pf;
   }
 
   /** The arena's new-page hook: starts a thread if the cache is past the threshold and none runs. */
@@ -118,8 +133,10 @@ export class Prefaulter {
     this.workers.add(worker);
   }
 
-  /** Ends the threads this instance started, if any (close()). */
+  /** Unhooks, and ends the threads this instance started, if any (close()). */
   async stop(): Promise<void> {
+    if (this.hooked !== null) this.hooked.onNewPage = null;
+    this.hooked = null;
     if (this.workers.size === 0) return;
     const workers = [...this.workers];
     this.workers.clear();

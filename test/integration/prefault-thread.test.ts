@@ -5,32 +5,11 @@
  * and leaves the memory of another layout version alone.
  */
 import { describe, expect, it } from 'vitest';
-import { SECRET_BYTES } from '../../src/key/hasher.js';
-import { createStoreParts } from '../../src/memory/arena.js';
-import { H_LAYOUT_VERSION, H_PAGES_USED, H_PREFAULT_BEAT, PAGE_BYTES } from '../../src/memory/layout.js';
+import { H_LAYOUT_VERSION, H_PAGES_USED, H_PREFAULT_BEAT } from '../../src/memory/layout.js';
 import { Prefaulter } from '../../src/memory/prefault.js';
 import { nowSeconds, PREFAULT_OFF } from '../../src/memory/prefault-steps.js';
-import { requireBuild, SYNC_DEADLINE_MS } from '../support/workers.js';
-
-function parts(pages: number) {
-  return createStoreParts({
-    maxBytes: pages * PAGE_BYTES + 4 * 1024 * 1024,
-    expectedEntries: 1024,
-    maxEntries: 1024,
-    lockTimeoutMs: 1000,
-    secret: new Uint8Array(SECRET_BYTES),
-  });
-}
-
-const committed = (arenas: SharedArrayBuffer[]) => arenas.reduce((n, a) => n + a.byteLength / PAGE_BYTES, 0);
-
-async function until(cond: () => boolean, what: string, deadlineMs = SYNC_DEADLINE_MS): Promise<void> {
-  const deadline = performance.now() + deadlineMs;
-  while (!cond()) {
-    if (performance.now() > deadline) expect.fail(`waited ${deadlineMs} ms for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+import { committedPages, storeParts } from '../support/store.js';
+import { requireBuild, waitUntil } from '../support/workers.js';
 
 /** As the arena does after a new page: count it, wake the thread, call the hook. */
 function addPages(ctl: Int32Array, pf: Prefaulter, n: number): void {
@@ -43,7 +22,7 @@ describe('prefault thread', () => {
   requireBuild();
 
   it('runs ahead of the pages in use, then ends for good once every page is committed', async () => {
-    const p = parts(64);
+    const p = storeParts(64);
     const ctl = new Int32Array(p.control);
     const pf = new Prefaulter(p, 8, 60_000);
     try {
@@ -51,12 +30,15 @@ describe('prefault thread', () => {
       expect(Atomics.load(ctl, H_PREFAULT_BEAT)).toBe(0); // below its threshold: no thread
       addPages(ctl, pf, 16);
       expect(Atomics.load(ctl, H_PREFAULT_BEAT)).toBeGreaterThan(0);
-      await until(() => committed(p.arenas) === 25, 'the thread to commit 20 + 20/4 pages');
+      await waitUntil(() => committedPages(p.arenas) === 25, 'the thread to commit 20 + 20/4 pages');
       // One page short of the end: the thread commits the last page (the arena grows over the
       // pages in use below it too), then finds nothing left and ends for good.
       addPages(ctl, pf, p.maxPages - 21);
-      await until(() => Atomics.load(ctl, H_PREFAULT_BEAT) === PREFAULT_OFF, 'the thread to end at maxPages');
-      expect(committed(p.arenas)).toBe(p.maxPages);
+      await waitUntil(
+        () => Atomics.load(ctl, H_PREFAULT_BEAT) === PREFAULT_OFF,
+        'the thread to end at maxPages',
+      );
+      expect(committedPages(p.arenas)).toBe(p.maxPages);
     } finally {
       await pf.stop();
     }
@@ -64,28 +46,28 @@ describe('prefault thread', () => {
   });
 
   it('steps down after idleMs without a new page, and the next growth starts a new thread', async () => {
-    const p = parts(64);
+    const p = storeParts(64);
     const ctl = new Int32Array(p.control);
     const pf = new Prefaulter(p, 8, 200);
     try {
       addPages(ctl, pf, 8);
       expect(Atomics.load(ctl, H_PREFAULT_BEAT)).toBeGreaterThan(0);
       // Idle: it times out its 1 s wait, sees 200 ms without growth, clears its beat.
-      await until(() => Atomics.load(ctl, H_PREFAULT_BEAT) === 0, 'the idle thread to step down');
+      await waitUntil(() => Atomics.load(ctl, H_PREFAULT_BEAT) === 0, 'the idle thread to step down');
       addPages(ctl, pf, 8);
-      await until(() => committed(p.arenas) === 20, 'a new thread to run ahead of 16 pages');
+      await waitUntil(() => committedPages(p.arenas) === 20, 'a new thread to run ahead of 16 pages');
     } finally {
       await pf.stop();
     }
   });
 
   it('gives way when another claim replaces its beat', async () => {
-    const p = parts(64);
+    const p = storeParts(64);
     const ctl = new Int32Array(p.control);
     const pf = new Prefaulter(p, 8, 60_000);
     try {
       addPages(ctl, pf, 8);
-      await until(() => committed(p.arenas) === 10, 'the thread to run ahead');
+      await waitUntil(() => committedPages(p.arenas) === 10, 'the thread to run ahead');
       // Another instance judged it gone and claimed the place: a beat this thread never wrote
       // (and, being fresh, one no instance replaces).
       const claim = nowSeconds() + 1000;
@@ -95,7 +77,7 @@ describe('prefault thread', () => {
       await new Promise((r) => setTimeout(r, 1500));
       addPages(ctl, pf, 8);
       await new Promise((r) => setTimeout(r, 300));
-      expect(committed(p.arenas)).toBe(10);
+      expect(committedPages(p.arenas)).toBe(10);
       expect(Atomics.load(ctl, H_PREFAULT_BEAT)).toBe(claim);
     } finally {
       await pf.stop();
@@ -103,14 +85,14 @@ describe('prefault thread', () => {
   });
 
   it('leaves memory of another layout version alone', async () => {
-    const p = parts(64);
+    const p = storeParts(64);
     const ctl = new Int32Array(p.control);
     ctl[H_LAYOUT_VERSION] = -7;
     const pf = new Prefaulter(p, 8, 60_000);
     try {
       addPages(ctl, pf, 8);
       await new Promise((r) => setTimeout(r, 500));
-      expect(committed(p.arenas)).toBe(0);
+      expect(committedPages(p.arenas)).toBe(0);
     } finally {
       await pf.stop();
     }

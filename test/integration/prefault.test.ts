@@ -10,7 +10,7 @@ import { PREFAULT_AHEAD_PAGES, PREFAULT_STALE_S, PREFAULT_START_PAGES } from '..
 import { beatAge } from '../../src/memory/prefault-steps.js';
 import { textFor, vectorFor } from '../support/data.mjs';
 import { useCaches } from '../support/caches.js';
-import { nextMessage, SYNC_DEADLINE_MS, useWorkers } from '../support/workers.js';
+import { nextMessage, useWorkers, waitUntil } from '../support/workers.js';
 
 const DIMS = 768;
 /** Entries past the 64 MiB threshold (3 KiB of vector each, plus metadata): about 100 MiB. */
@@ -22,15 +22,6 @@ const beat = (c: EmbeddingCache) => Atomics.load(ctlOf(c), H_PREFAULT_BEAT);
 const usedPages = (c: EmbeddingCache) => Atomics.load(ctlOf(c), H_PAGES_USED);
 const committedPages = (c: EmbeddingCache) =>
   c.handle.parts.arenas.reduce((n, a) => n + a.byteLength / PAGE_BYTES, 0);
-
-/** Resolves once cond() holds, polling every 10 ms; fails the test at the deadline. */
-async function until(cond: () => boolean, what: string, deadlineMs = SYNC_DEADLINE_MS): Promise<void> {
-  const deadline = performance.now() + deadlineMs;
-  while (!cond()) {
-    if (performance.now() > deadline) expect.fail(`waited ${deadlineMs} ms for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 function setRange(c: EmbeddingCache, from: number, to: number): void {
   for (let k = from; k < to; k++) c.set(textFor(k), vectorFor(k, 1, DIMS));
@@ -67,7 +58,7 @@ describe('prefault', () => {
     // The thread catches up with the last page added, and stays within its bound.
     const used = usedPages(c);
     const bound = used + Math.min(PREFAULT_AHEAD_PAGES, used >>> 2);
-    await until(() => committedPages(c) === bound, 'the prefaulter to run ahead');
+    await waitUntil(() => committedPages(c) === bound, 'the prefaulter to run ahead');
     expect(c.stats().memoryBytes).toBe(c.handle.parts.control.byteLength + bound * PAGE_BYTES);
 
     expectRange(c, 0, ENTRIES);
@@ -100,14 +91,18 @@ describe('prefault', () => {
 
     // Both workers end without closing: the prefaulter they started ends with its thread.
     await Promise.all(workers.map((w) => w.terminate()));
-    await until(() => beatAge(beat(c)) >= PREFAULT_STALE_S, 'the beat to go stale', 3000 * PREFAULT_STALE_S);
+    await waitUntil(
+      () => beatAge(beat(c)) >= PREFAULT_STALE_S,
+      'the beat to go stale',
+      3000 * PREFAULT_STALE_S,
+    );
     expect(committedPages(c)).toBe(usedPages(c) + Math.min(PREFAULT_AHEAD_PAGES, usedPages(c) >>> 2));
 
     // This thread's next new page starts a prefaulter of its own: only a live one runs ahead of
     // the pages this thread adds.
     setRange(c, ENTRIES, ENTRIES + 4000);
     const used = usedPages(c);
-    await until(
+    await waitUntil(
       () => committedPages(c) === used + Math.min(PREFAULT_AHEAD_PAGES, used >>> 2),
       'a new prefaulter to run ahead',
     );

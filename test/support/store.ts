@@ -3,7 +3,9 @@
  * store of given bounds, models registered the way the facade does it, 128-bit keys with a
  * chosen bucket, and read-only looks at the shared words (pages used, page bump, free stack).
  */
+import { createStoreParts } from '../../src/memory/arena.js';
 import { planStore, SharedStore } from '../../src/memory/store.js';
+import type { StoreParts } from '../../src/memory/types.js';
 import {
   C_FREE_HEAD,
   classAt,
@@ -150,4 +152,20 @@ export function sameVector(got: ArrayLike<number> | undefined, expected: Float32
   if (got === undefined || got.length !== expected.length) return false;
   for (let i = 0; i < expected.length; i++) if (!Object.is(got[i], expected[i])) return false;
   return true;
+}
+
+/** Bare shared memory (no store instance) with room for `pages` arena pages, none committed. */
+export function storeParts(pages: number): StoreParts {
+  return createStoreParts({
+    maxBytes: pages * PAGE_BYTES + 4 * 1024 * 1024,
+    expectedEntries: 1024,
+    maxEntries: 1024,
+    lockTimeoutMs: 1000,
+    secret: SECRET,
+  });
+}
+
+/** Arena pages committed so far (the arenas' byte lengths, in pages). */
+export function committedPages(arenas: readonly SharedArrayBuffer[]): number {
+  return arenas.reduce((n, a) => n + a.byteLength / PAGE_BYTES, 0);
 }

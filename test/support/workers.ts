@@ -131,3 +131,16 @@ export function spinUntil(
       throw new Error(`${what}: ctl[${index}] still below ${atLeast} after ${deadlineMs} ms`);
   }
 }
+
+/** Resolves once cond() holds, polling every 10 ms (the event loop turns meanwhile); throws at the deadline. */
+export async function waitUntil(
+  cond: () => boolean,
+  what: string,
+  deadlineMs = SYNC_DEADLINE_MS,
+): Promise<void> {
+  const deadline = performance.now() + deadlineMs;
+  while (!cond()) {
+    if (performance.now() > deadline) throw new Error(`waited ${deadlineMs} ms for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}

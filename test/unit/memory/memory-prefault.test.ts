@@ -4,7 +4,6 @@
  * maxPages. (test/integration/prefault.test.ts runs the real thread beside inserts.)
  */
 import { describe, expect, it } from 'vitest';
-import { createStoreParts } from '../../../src/memory/arena.js';
 import { H_PAGES_USED, LAYOUT_VERSION, PAGE_BYTES, PAGES_PER_ARENA } from '../../../src/memory/layout.js';
 import {
   aheadTarget,
@@ -13,20 +12,7 @@ import {
   runAhead,
   touchPage,
 } from '../../../src/memory/prefault-steps.js';
-import { SECRET_BYTES } from '../../../src/key/hasher.js';
-
-function parts(maxPages: number) {
-  return createStoreParts({
-    maxBytes: maxPages * PAGE_BYTES + 4 * 1024 * 1024,
-    expectedEntries: 1024,
-    maxEntries: 1024,
-    lockTimeoutMs: 1000,
-    secret: new Uint8Array(SECRET_BYTES),
-  });
-}
-
-const committedPages = (arenas: SharedArrayBuffer[]) =>
-  arenas.reduce((n, a) => n + a.byteLength / PAGE_BYTES, 0);
+import { committedPages, storeParts } from '../../support/store.js';
 
 describe('memory: prefault steps', () => {
   it('runs ahead by a quarter of the pages in use, at most aheadPages, never past maxPages', () => {
@@ -38,7 +24,7 @@ describe('memory: prefault steps', () => {
   });
 
   it('commits pages from H_PAGES_USED to the target and resumes where it stopped', () => {
-    const p = parts(64);
+    const p = storeParts(64);
     const data: PrefaultData = {
       layoutVersion: LAYOUT_VERSION,
       beat: 0,
@@ -62,7 +48,7 @@ describe('memory: prefault steps', () => {
   });
 
   it('a touch leaves every word as it was, including words written after the page was committed', () => {
-    const p = parts(4);
+    const p = storeParts(4);
     touchPage(p.arenas, 0);
     const words = new Int32Array(p.arenas[0]!, 0, PAGE_BYTES / 4);
     for (let i = 0; i < words.length; i++) words[i] = (i * 2654435761) | 0;
