@@ -2,11 +2,11 @@
  * The ghost directory of CAR (car.ts): the keys last evicted from T1 (list B1) and from T2 (B2),
  * remembered by a 32-bit fingerprint of their 128-bit key (already a hash), in eviction order.
  *
- *   ring of B1 (buckets words)                 table (buckets / 4 sets × 4 ways × 2 words)
+ *   ring of B1 (buckets words)                 table (buckets / 4 sets × 8 ways × 2 words)
  *   ┌────┬────┬────┬────┬────┬────┐            ┌──────────────┬──────────────┬─── ─ ─
- *   │    │ f1 │ 0  │ f3 │ f4 │    │            │ fp │ seq<<1|l│ fp │ seq<<1|l│ ...
+ *   │    │ f1 │ 0  │ f3 │ f4 │    │            │ fp │ seq<<1|l│ fp │ seq<<1|l│ ...   one line
  *   └────┴────┴────┴────┴────┴────┘            └──────────────┴──────────────┴─── ─ ─
- *          tail      (hole: a ghost hit)  head     sets: key word 1 & mask, key word 3 & mask
+ *          tail      (hole: a ghost hit)  head     set: key word 1 & mask
  *
  * A list is the ring cells of sequence numbers [tail, head), oldest first: an eviction takes
  * seq = head++ and writes the fingerprint into cell seq & mask; CAR's "drop the LRU ghost" moves
@@ -23,9 +23,17 @@
  * costs CAR a little adaptation. None can make a loop run away (each is bounded) or an index
  * leave its array, so there is nothing to repair after a death and nothing to wait for.
  *
- * Caveat: a key whose two sets are full (eight live ghosts) takes the way of the oldest ghost
- * there, which the ring still counts until it ages out. With as many ways as buckets (≥ 1.25 ×
- * expected entries), at most about c ghosts and two choices of set, that is rare.
+ * Caveat: a key whose set is full (eight live ghosts) takes the way of the oldest ghost there,
+ * which the ring still counts until it ages out. With twice as many ways as buckets (≥ 1.25 ×
+ * expected entries) and at most about c ghosts, a set holds 3.2 live ghosts on average at most,
+ * and more than 8 in well under 1 % of sets.
+ *
+ * Why one set per key, of 8 ways in 64 bytes: every insert looks its key up and every eviction
+ * pushes one, at two unrelated places in a table that the vectors streaming through the cache
+ * have long pushed out of the CPU's caches. A set is 64 contiguous bytes, at a line boundary of
+ * the buffer (one line, or two adjacent ones where the allocator does not align the buffer to a
+ * line); two choices of 4-way sets (as before) were two unrelated lines, and one choice of 8 ways
+ * keeps the hit ratios (`npm run simulate`: no run moved by more than 0.07 pt).
  */
 import {
   GH_COUNT,
@@ -85,6 +93,12 @@ export class GhostDirectory {
     return n < 0 ? 0 : Math.min(n, span, this.capacity);
   }
 
+  /** Whether list l's window is empty: no ghost and no hole (a trim would find nothing to pass). */
+  isEmpty(l: number): boolean {
+    const w = H_GHOSTS + GH_WORDS * l;
+    return ((this.ctl[w + GH_HEAD]! - this.ctl[w + GH_TAIL]!) & SEQ_MASK) === 0;
+  }
+
   /** Whether way word `at` (of the table) holds a ghost of list l with fingerprint fp. */
   private live(at: number, fp: number): number {
     const ctl = this.ctl;
@@ -99,21 +113,21 @@ export class GhostDirectory {
     return ctl[this.rings + l * this.capacity + (seq & this.ringMask)] === fp ? l : -1;
   }
 
-  /** Word index of the set that key word kw picks. */
-  private setAt(kw: number): number {
-    return this.table + (kw & this.setMask) * GHOST_WAYS * GHOST_SLOT_WORDS;
+  /** Word index of the set that key word k1 picks. */
+  private setAt(k1: number): number {
+    return this.table + (k1 & this.setMask) * GHOST_WAYS * GHOST_SLOT_WORDS;
   }
 
   /**
-   * Looks key (k1, k2, k3) up; if it is a ghost, takes it out of its list and returns the list
-   * (B1 or B2), else -1. A ghost sits in one of two sets (k1's, k3's: two choices keep sets from
-   * overflowing, which would lose ghosts; zigzag@1001 lost 10 pt with one choice).
+   * Looks key (k1, k2) up; if it is a ghost, takes it out of its list and returns the list
+   * (B1 or B2), else -1.
    */
-  take(k1: number, k2: number, k3: number): number {
+  take(k1: number, k2: number): number {
     const ctl = this.ctl;
     const fp = fingerprint(k2);
-    for (let way = 0; way < 2 * GHOST_WAYS; way++) {
-      const at = this.setAt(way < GHOST_WAYS ? k1 : k3) + (way % GHOST_WAYS) * GHOST_SLOT_WORDS;
+    const set = this.setAt(k1);
+    for (let way = 0; way < GHOST_WAYS; way++) {
+      const at = set + way * GHOST_SLOT_WORDS;
       const l = this.live(at, fp);
       if (l < 0) continue;
       const seq = ctl[at + 1]! >>> 1;
@@ -126,8 +140,8 @@ export class GhostDirectory {
     return -1;
   }
 
-  /** Remembers key (k1, k2, k3), just evicted, as the newest ghost of list l. */
-  push(l: number, k1: number, k2: number, k3: number): void {
+  /** Remembers key (k1, k2), just evicted, as the newest ghost of list l. */
+  push(l: number, k1: number, k2: number): void {
     const ctl = this.ctl;
     const fp = fingerprint(k2);
     const w = H_GHOSTS + GH_WORDS * l;
@@ -146,7 +160,7 @@ export class GhostDirectory {
     // the ghost up. (head wraps as an int32; every use masks it to 31 bits.)
     let seq = -1;
     for (let tries = 0; tries < CLAIM_TRIES; tries++) {
-      const h = Atomics.load(ctl, w + GH_HEAD);
+      const h = ctl[w + GH_HEAD]!; // plain: the compare-exchange below checks it
       Atomics.store(ctl, this.rings + l * this.capacity + (h & this.ringMask), fp);
       if (Atomics.compareExchange(ctl, w + GH_HEAD, h, (h + 1) & SEQ_MASK) === h) {
         seq = h & SEQ_MASK;
@@ -155,18 +169,29 @@ export class GhostDirectory {
     }
     if (seq < 0) return;
     Atomics.add(ctl, w + GH_COUNT, 1);
-    // A way of either set: the first free or dead one, else the one with the oldest ghost.
+    // A way of the key's set: the first free or dead one, else the one with the oldest ghost.
+    const set = this.setAt(k1);
     let pick = -1;
     let oldest = -1;
-    for (let way = 0; way < 2 * GHOST_WAYS; way++) {
-      const at = this.setAt(way < GHOST_WAYS ? k1 : k3) + (way % GHOST_WAYS) * GHOST_SLOT_WORDS;
-      const f = ctl[at]!;
-      if (f === 0 || this.live(at, f) < 0) {
+    for (let way = 0; way < GHOST_WAYS; way++) {
+      const at = set + way * GHOST_SLOT_WORDS;
+      if (ctl[at] === 0) {
         pick = at;
         break;
       }
+      // A way whose sequence number left its list's window holds a trimmed ghost: free. (Its ring
+      // cell is not read: one more random line per way, and a cell emptied by a take has its way
+      // emptied too.)
       const tag = ctl[at + 1]!;
-      const age = (ctl[H_GHOSTS + GH_WORDS * (tag & 1) + GH_HEAD]! - (tag >>> 1)) & SEQ_MASK;
+      const w = H_GHOSTS + GH_WORDS * (tag & 1);
+      const head = ctl[w + GH_HEAD]!;
+      const tail = ctl[w + GH_TAIL]!;
+      const seq = tag >>> 1;
+      if (((seq - tail) & SEQ_MASK) >= Math.min((head - tail) & SEQ_MASK, this.capacity)) {
+        pick = at;
+        break;
+      }
+      const age = (head - seq) & SEQ_MASK;
       if (age > oldest) {
         oldest = age;
         pick = at;

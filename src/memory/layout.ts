@@ -109,9 +109,10 @@ export const MAGIC = 0x45434348; // "ECCH"
  * pending-write word per bucket. 3: two-line stat rows (remote counters), fleet epoch and
  * per-model fleet generation. 4: CAR — policy and ghost words (header 52-61), the T2 bit plane in
  * place of the use counter's high plane, the ghost directory after the pending words. 5: the
- * prefaulter's beat (header word 51).
+ * prefaulter's beat (header word 51). 6: the T2 bit plane interleaved word by word with the
+ * reference plane; ghost sets of 8 ways, one cache line each.
  */
-export const LAYOUT_VERSION = 5;
+export const LAYOUT_VERSION = 6;
 
 // ── Control buffer: dimension classes ────────────────────────────────────────────────────────
 export const MAX_CLASSES = 32;
@@ -233,20 +234,24 @@ export function pendingAt(buckets: number): number {
  * two ≥ 1.25 × expectedEntries, and expectedEntries defaults from maxEntries), so it remembers
  * at least as many evicted keys as the cache holds, as CAR needs (|B1| + |B2| ≤ c):
  *
- *   table   2 × buckets ways × 2 words   4-way sets of {fingerprint, tag}; tag = seq << 1 | list
+ *   table   2 × buckets ways × 2 words   8-way sets of {fingerprint, tag}, 64 bytes each at a
+ *                                        line boundary of the buffer; tag = seq << 1 | list
  *   ring B1 buckets words                fingerprints in eviction order, cell = seq & (buckets-1)
  *   ring B2 buckets words
  *
  * 24 bytes per bucket (≈ 24-38 bytes per expected entry). The table has twice as many ways as
- * ghosts can be: a full set loses a ghost, and CAR on loop-like traces lives on its ghosts.
+ * ghosts can be: a full set loses a ghost, and CAR on loop-like traces lives on its ghosts. One
+ * set per key, 64 contiguous bytes: a lookup or a push reads one place in the table (two 4-way
+ * choices kept sets as even but were two unrelated lines, which an insert paid in misses).
  */
 export const GHOST_SLOT_WORDS = 2;
-export const GHOST_WAYS = 4;
+export const GHOST_WAYS = 8;
 /** Ways of the table per bucket. */
 export const GHOST_WAYS_PER_BUCKET = 2;
 
 export function ghostTableAt(buckets: number): number {
-  return BUCKETS + 2 * buckets;
+  // Rounded up to a line of the buffer, so that a set never spans more lines than it must.
+  return (BUCKETS + 2 * buckets + LINE_WORDS - 1) & ~(LINE_WORDS - 1);
 }
 
 /** Ring of ghost list l (0: B1, 1: B2). */
@@ -314,16 +319,22 @@ export const PG_EPOCH = 4;
 export const PG_HOT = 5;
 export const PAGE_HEADER_WORDS = 16;
 /**
- * Policy bits (policy.ts, car.ts), two bit planes of one bit per slot at a fixed place whatever
- * the page's class: a reader sets a reference bit with no lock, and a stale reader racing a class
- * change must not write into anything else. Plane 0 (PG_REF): referenced since the hand passed.
- * Plane 1 (PG_REF + PG_T2): the entry is in T2 (seen at least twice), written by writers only.
+ * Policy bits (policy.ts, car.ts), two bits per slot at a fixed place whatever the page's class:
+ * a reader sets a reference bit with no lock, and a stale reader racing a class change must not
+ * write into anything else. Word refWord(s) holds the reference bits of slots 32i … 32i + 31
+ * (referenced since the hand passed); the word after it (+ PG_T2) their T2 bits (the entry is in
+ * T2, seen at least twice; written by writers only). Interleaved, so that the sweep, an eviction
+ * and an insert find both bits of a slot in one cache line.
  */
 export const PG_REF = PAGE_HEADER_WORDS;
 export const PG_PLANE_WORDS = MAX_SLOTS_PER_PAGE / 32; // 256
 export const PG_REF_WORDS = 2 * PG_PLANE_WORDS; // 512
-/** Offset of the T2 plane from the reference plane. */
-export const PG_T2 = PG_PLANE_WORDS;
+/** Offset of a slot's T2 word from its reference word. */
+export const PG_T2 = 1;
+/** Page word holding slot s's reference bit (bit s & 31); its T2 bit is in the next word. */
+export function refWord(s: number): number {
+  return PG_REF + ((s >>> 5) << 1);
+}
 export const PG_BODY = PG_REF + PG_REF_WORDS; // 528: even, so Float64 fields can follow
 
 // Entry states (word E_STATE). A claimed entry holds -(owner token): a take-over can tell whose.

@@ -13,7 +13,7 @@
  * readers set, and a plane the policy owns (PG_T2: membership of T2), both at a fixed place
  * whatever the page's class.
  */
-import { PG_REF } from './layout.js';
+import { refWord } from './layout.js';
 
 /** The two lists a policy may keep resident entries in (CAR: T1 seen once recently, T2 seen twice). */
 export const T1 = 0;
@@ -69,7 +69,7 @@ export interface ReplacementPolicy {
 
 /** A hit: sets the slot's reference bit unless it is set. No lock, no write when already set. */
 export function markReferenced(page: Int32Array, base: number, slot: number): void {
-  const w = base + PG_REF + (slot >>> 5);
+  const w = base + refWord(slot);
   const bit = 1 << (slot & 31);
   if ((page[w]! & bit) === 0) Atomics.or(page, w, bit);
 }

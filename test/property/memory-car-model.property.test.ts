@@ -13,6 +13,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { carSlots } from '../../scripts/simulate/car-slots.js';
+import { B1, B2 } from '../../src/memory/ghosts.js';
+import { GH_HEAD, GH_WORDS, H_GHOSTS } from '../../src/memory/layout.js';
 import { addModel, createStore } from '../support/store.js';
 
 const DIMS = 4;
@@ -83,5 +85,39 @@ describe('property: the memory tier CAR against its model', () => {
       ),
       { numRuns: 60 },
     );
+  });
+
+  it('a scan through a full cache writes no ghost; keys that come back still find theirs', () => {
+    // CAR's scan case: T1 holds all c entries, B1 is empty, so the oldest ghost of B1 that an
+    // insert drops is the one its own eviction just made. The policy holds both back and does
+    // neither (car.ts, `owed`): the ghost rings' heads stay where they were.
+    const c = 32;
+    const store = createStore({ maxEntries: c });
+    const m = addModel(store, 'm', DIMS);
+    const ctl = new Int32Array(store.parts.control);
+    const heads = () => [B1, B2].map((l) => Atomics.load(ctl, H_GHOSTS + GH_WORDS * l + GH_HEAD));
+    const model = carSlots(c);
+    const access = (x: number, i: number): boolean => {
+      const k = keyFor(x);
+      const hit = store.has(k, 0, m.id, 0);
+      if (!hit) store.set(k, 0, m.id, m.cls, VEC, 0);
+      expect(hit, `access ${i} (key ${x})`).toBe(model.access(x));
+      return hit;
+    };
+    let i = 0;
+    for (let x = 0; x < c; x++) access(x, i++);
+    const before = heads();
+    for (let x = c; x < 20 * c; x++) access(x, i++);
+    expect(heads()).toEqual(before);
+    expect(store.checkInvariants(true)).toEqual([]);
+    // Then keys seen twice (into T2) and a scan again: T1 is short of c, B1 keeps ghosts, and
+    // scan keys that come back hit them, exactly as the model's CAR does.
+    for (let x = 0; x < c / 2; x++) (access(x, i++), access(x, i++));
+    for (let x = 5000; x < 5000 + 4 * c; x++) {
+      access(x, i++);
+      if (x % 3 === 0) access(x - 8, i++);
+    }
+    expect(heads()[0]).not.toBe(before[0]);
+    expect(store.checkInvariants(true)).toEqual([]);
   });
 });
