@@ -58,6 +58,14 @@ export class CarPolicy implements ReplacementPolicy {
   private c1 = 0;
   private c2 = 0;
   private cls = 0;
+  /** The list target() answers: picked at beginSweep, again when visit() moves an entry. */
+  private list = T1;
+  /**
+   * Whether n1 and n2 are this sweep's snapshot, kept current by visit() and by the eviction the
+   * sweep ended in (leave): admit() right after it then reads no count again. Cleared by admit
+   * and by every other step.
+   */
+  private fresh = false;
   /**
    * What the last eviction still owes, held back until the admit that follows it: `owed` is the
    * class count word to decrement (or -1: nothing owed), owedT2 its list, owedK1/K2 the key to
@@ -129,12 +137,19 @@ export class CarPolicy implements ReplacementPolicy {
 
   beginSweep(cls: number): void {
     this.counts();
+    this.fresh = true;
     this.cls = cls;
     this.c1 = this.classCount(cls, T1);
     this.c2 = this.classCount(cls, T2);
+    this.list = this.pick();
   }
 
   target(): number {
+    return this.list;
+  }
+
+  /** CAR's replace(): T1 while |T1| ≥ max(1, p), else T2; the other if the class has none there. */
+  private pick(): number {
     let l = this.n1 >= Math.max(1, this.p(this.capacity())) ? T1 : T2;
     if (l === T1 && this.c1 === 0) l = T2;
     else if (l === T2 && this.c2 === 0) l = T1;
@@ -160,6 +175,7 @@ export class CarPolicy implements ReplacementPolicy {
         this.c1--;
         this.c2++;
       }
+      this.list = this.pick();
     }
     return KEEP;
   }
@@ -168,7 +184,8 @@ export class CarPolicy implements ReplacementPolicy {
     const w = base + refWord(s);
     const bit = 1 << (s & 31);
     if ((mem[w]! & bit) !== 0) Atomics.and(mem, w, ~bit); // new entries start unreferenced
-    this.counts();
+    if (!(this.fresh && this.owed >= 0)) this.counts();
+    this.fresh = false;
     const ghosts = this.ghosts;
     const owed = this.owed < 0 ? -1 : this.owedT2 ? B2 : B1;
     let b1 = ghosts.size(B1);
@@ -216,11 +233,18 @@ export class CarPolicy implements ReplacementPolicy {
     const cw = classAt(mem[base + PG_CLASS]! - 1) + (inT2 ? C_T2 : C_T1);
     this.settle();
     if (evicted) {
+      if (this.fresh) {
+        if (inT2) this.n2 = Math.max(0, this.n2 - 1);
+        else this.n1 = Math.max(0, this.n1 - 1);
+      }
       this.owed = cw;
       this.owedT2 = inT2;
       this.owedK1 = mem[ki + 1]!;
       this.owedK2 = mem[ki + 2]!;
-    } else Atomics.sub(this.ctl, cw, 1);
+    } else {
+      this.fresh = false;
+      Atomics.sub(this.ctl, cw, 1);
+    }
   }
 
   /** Pays what the last eviction owes (see `owed`): its count's decrement and its ghost. */
@@ -233,6 +257,7 @@ export class CarPolicy implements ReplacementPolicy {
 
   reset(): void {
     this.owed = -1;
+    this.fresh = false;
     this.f64[H_CAR_P / 2] = 0;
     for (let c = 0; c < MAX_CLASSES; c++) {
       Atomics.store(this.ctl, classAt(c) + C_T1, 0);
@@ -243,6 +268,7 @@ export class CarPolicy implements ReplacementPolicy {
 
   recount(t1: Int32Array, t2: Int32Array): void {
     this.owed = -1;
+    this.fresh = false;
     for (let c = 0; c < MAX_CLASSES; c++) {
       Atomics.store(this.ctl, classAt(c) + C_T1, t1[c]!);
       Atomics.store(this.ctl, classAt(c) + C_T2, t2[c]!);
