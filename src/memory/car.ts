@@ -36,6 +36,7 @@ import { B1, B2, GhostDirectory } from './ghosts.js';
 import {
   C_T1,
   C_T2,
+  CLASS_WORDS,
   classAt,
   H_CAR_P,
   H_CLASS_COUNT,
@@ -95,30 +96,35 @@ export class CarPolicy implements ReplacementPolicy {
   }
 
   /**
-   * Class c's count of list l, clamped. Counts and sizes are hints, read plainly: an
-   * Atomics.load is a builtin call in Node 20 (about 6 ns against under 1), and a stale count
-   * only shifts CAR's split a little.
+   * |T1| and |T2|: the sums over classes, into n1 and n2; class `cls`'s own (if ≥ 0) into c1 and
+   * c2. One pass over the class records, each count clamped into [0, c]. Counts are hints,
+   * read plainly: an Atomics.load is a builtin call in Node 20 (about 6 ns against under 1), and
+   * a stale count only shifts CAR's split a little.
    */
-  private classCount(c: number, l: number): number {
-    const n = this.ctl[classAt(c) + (l === T1 ? C_T1 : C_T2)]!;
-    return n < 0 ? 0 : Math.min(n, this.cMax);
-  }
-
-  /** |T1| and |T2|: the sums over classes, into n1 and n2. */
-  private counts(): void {
-    const classes = Math.min(MAX_CLASSES, this.ctl[H_CLASS_COUNT]!);
+  private counts(cls: number): void {
+    const ctl = this.ctl;
+    const max = this.cMax;
+    const classes = Math.min(MAX_CLASSES, ctl[H_CLASS_COUNT]!);
     let n1 = 0;
     let n2 = 0;
-    for (let c = 0; c < classes; c++) {
-      n1 += this.classCount(c, T1);
-      n2 += this.classCount(c, T2);
+    for (let c = 0, at = classAt(0); c < classes; c++, at += CLASS_WORDS) {
+      const a = ctl[at + C_T1]!;
+      const b = ctl[at + C_T2]!;
+      const t1 = a < 0 ? 0 : Math.min(a, max);
+      const t2 = b < 0 ? 0 : Math.min(b, max);
+      n1 += t1;
+      n2 += t2;
+      if (c === cls) {
+        this.c1 = t1;
+        this.c2 = t2;
+      }
     }
     if (this.owed >= 0) {
       if (this.owedT2) n2--;
       else n1--;
     }
-    this.n1 = Math.min(Math.max(0, n1), this.cMax);
-    this.n2 = Math.min(Math.max(0, n2), this.cMax);
+    this.n1 = Math.min(Math.max(0, n1), max);
+    this.n2 = Math.min(Math.max(0, n2), max);
   }
 
   /** p, clamped into [0, c] (a torn or stale value is only a hint). */
@@ -136,11 +142,11 @@ export class CarPolicy implements ReplacementPolicy {
   }
 
   beginSweep(cls: number): void {
-    this.counts();
+    this.c1 = 0;
+    this.c2 = 0;
+    this.counts(cls);
     this.fresh = true;
     this.cls = cls;
-    this.c1 = this.classCount(cls, T1);
-    this.c2 = this.classCount(cls, T2);
     this.list = this.pick();
   }
 
@@ -184,7 +190,7 @@ export class CarPolicy implements ReplacementPolicy {
     const w = base + refWord(s);
     const bit = 1 << (s & 31);
     if ((mem[w]! & bit) !== 0) Atomics.and(mem, w, ~bit); // new entries start unreferenced
-    if (!(this.fresh && this.owed >= 0)) this.counts();
+    if (!(this.fresh && this.owed >= 0)) this.counts(-1);
     this.fresh = false;
     const ghosts = this.ghosts;
     const owed = this.owed < 0 ? -1 : this.owedT2 ? B2 : B1;
