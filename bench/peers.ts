@@ -13,7 +13,9 @@
  * is shared, so load drifts during a run. Cases are therefore measured in interleaved rounds —
  * every round runs every (case, peer) pair for --time ms, in a rotated order — and the table
  * shows the median over rounds; a drift hits all peers alike instead of whoever ran last. The
- * first round is a warm-up and is dropped.
+ * first round is a warm-up and is dropped. A full GC runs before every window, so that no case
+ * pays inside its own window for garbage the one before it left (a case's own garbage it still
+ * pays for: get's 3 KB buffers, the fresh texts).
  *
  * Cases (keys/s):
  *   get hit               every key present; the same string objects every time
@@ -38,6 +40,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { BroadcastChannel, Worker } from 'node:worker_threads';
 import { LRUCache } from 'lru-cache';
 import { EmbeddingCache } from '../src/index.js';
@@ -175,6 +179,11 @@ interface Contender {
   cursor: number;
 }
 
+// A full GC on demand, without restarting under --expose-gc: the flag set now gives a fresh context
+// its gc() (see the header: one runs before every timed window).
+setFlagsFromString('--expose-gc');
+const fullGc = runInNewContext('gc') as () => void;
+
 async function timeCase(
   c: Contender,
   name: CaseName,
@@ -182,6 +191,7 @@ async function timeCase(
   vecs: Float32Array[][],
   ms: number,
 ): Promise<number> {
+  fullGc();
   const limit = process.hrtime.bigint() + BigInt(Math.round(ms * 1e6));
   const t0 = process.hrtime.bigint();
   let now = t0;
@@ -212,6 +222,7 @@ async function timeCase(
 
 /** Keys/s of building fresh text copies alone: the overhead inside "get hit, fresh text". */
 function timeFreshOnly(batches: string[][], ms: number): number {
+  fullGc();
   const t0 = process.hrtime.bigint();
   const limit = t0 + BigInt(Math.round(ms * 1e6));
   let now = t0;

@@ -183,9 +183,9 @@ export class GhostDirectory {
       // cell is not read: one more random line per way, and a cell emptied by a take has its way
       // emptied too.)
       const tag = ctl[at + 1]!;
-      const w = H_GHOSTS + GH_WORDS * (tag & 1);
-      const head = ctl[w + GH_HEAD]!;
-      const tail = ctl[w + GH_TAIL]!;
+      const tw = H_GHOSTS + GH_WORDS * (tag & 1); // the words of the way's own list
+      const head = ctl[tw + GH_HEAD]!;
+      const tail = ctl[tw + GH_TAIL]!;
       const seq = tag >>> 1;
       if (((seq - tail) & SEQ_MASK) >= Math.min((head - tail) & SEQ_MASK, this.capacity)) {
         pick = at;

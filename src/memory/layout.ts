@@ -110,7 +110,7 @@ export const MAGIC = 0x45434348; // "ECCH"
  * per-model fleet generation. 4: CAR — policy and ghost words (header 52-61), the T2 bit plane in
  * place of the use counter's high plane, the ghost directory after the pending words. 5: the
  * prefaulter's beat (header word 51). 6: the T2 bit plane interleaved word by word with the
- * reference plane; ghost sets of 8 ways, one cache line each.
+ * reference plane; ghost sets of 8 ways in 64 bytes, one set per key.
  */
 export const LAYOUT_VERSION = 6;
 

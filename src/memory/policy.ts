@@ -9,8 +9,8 @@
  * (markReferenced, below, inlined by the store's probe), with no lock and no write once the bit
  * is set, so a hot entry read by many threads costs shared reads, not a cache-line write per read.
  *
- * Per-slot state lives in the page header (layout.ts, PG_REF): a reference-bit plane that
- * readers set, and a plane the policy owns (PG_T2: membership of T2), both at a fixed place
+ * Per-slot state lives in the page header (layout.ts, refWord): reference bits that readers set,
+ * and bits the policy owns (PG_T2: membership of T2) in the word beside them, at a fixed place
  * whatever the page's class.
  */
 import { refWord } from './layout.js';
