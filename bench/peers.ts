@@ -2,7 +2,7 @@
  * bench:peers — embedcache side by side with what a user would use instead, in one run.
  *
  *   npm run build && npm run bench:peers
- *   flags: --peers a,b  --keys 4096  --dims 768  --text-bytes 1024  --rounds 5  --time 300 (ms)
+ *   flags: --peers a,b  --keys 4096  --dims 768  --text-bytes 1024  --rounds 7  --time 400 (ms)
  *          --entries 20000 (bytes/entry)  --threads 2 (0: skip the threaded rows)  --quick  --out
  *
  * The peers are in bench/peers/peers.mjs (lru-cache by text and by sha256, Map, a LangChain-style
@@ -49,7 +49,7 @@ import { buildProblem } from './lib/build.js';
 import { boolFlag, intFlag, parseFlags, strFlag } from './lib/args.js';
 import { childParams, runChild, serveChild, settledMemory } from './lib/child.js';
 import { machineInfo, machineLine } from './lib/machine.js';
-import { fmtOps, fmtRatio, median, outPath, printTable, writeResults } from './lib/results.js';
+import { fmtOps, fmtRatio, median, medianRatio, outPath, printTable, writeResults } from './lib/results.js';
 import { packTexts, type PackedTexts } from './lib/shared-texts.js';
 import { bytesFor } from './lib/sizing.js';
 import { meanBytes, textOfSize, vectorFor, VectorSource } from './lib/texts.js';
@@ -375,7 +375,7 @@ async function main(): Promise<void> {
   });
   if (boolFlag(flags, 'help')) {
     console.log(
-      'npm run bench:peers -- [--peers embedcache,lru-text,...] [--keys 4096] [--dims 768] [--text-bytes 1024] [--rounds 5] [--time 300] [--entries 20000] [--threads 2] [--quick] [--out path]',
+      'npm run bench:peers -- [--peers embedcache,lru-text,...] [--keys 4096] [--dims 768] [--text-bytes 1024] [--rounds 7] [--time 400] [--entries 20000] [--threads 2] [--quick] [--out path]',
     );
     process.exit(0);
   }
@@ -391,8 +391,8 @@ async function main(): Promise<void> {
   const keys = intFlag(flags, 'keys', quick ? 2048 : 4096, BATCH * 2);
   const dims = intFlag(flags, 'dims', 768, 1, 65_000);
   const textBytes = intFlag(flags, 'text-bytes', 1024, 16);
-  const rounds = intFlag(flags, 'rounds', quick ? 3 : 5, 1, 100);
-  const ms = intFlag(flags, 'time', quick ? 150 : 300, 10);
+  const rounds = intFlag(flags, 'rounds', quick ? 3 : 7, 1, 100);
+  const ms = intFlag(flags, 'time', quick ? 150 : 400, 10);
   const entries = intFlag(flags, 'entries', quick ? 5_000 : 20_000, BATCH);
   const threads = intFlag(flags, 'threads', quick ? 0 : 2, 0, 64);
   const notes: string[] = [];
@@ -594,8 +594,14 @@ function report(
   notes: string[],
   out: string | undefined,
 ): void {
-  const rate = (peer: string, name: string) =>
-    caseRows.find((r) => r.peer === peer && r.case === name)?.keysPerSec ?? Number.NaN;
+  const row = (peer: string, name: string) => caseRows.find((r) => r.peer === peer && r.case === name);
+  const rate = (peer: string, name: string) => row(peer, name)?.keysPerSec ?? Number.NaN;
+  const ratio = (peer: string, name: string) =>
+    medianRatio(
+      row('embedcache', name)?.rounds,
+      row(peer, name)?.rounds,
+      rate('embedcache', name) / rate(peer, name),
+    );
   const peers = [...new Set(caseRows.map((r) => r.peer))];
   console.log(`\n${machineLine(machineInfo())}`);
   printTable(
@@ -605,16 +611,13 @@ function report(
   );
   const bpe = (peer: string) => memRows.find((r) => r.peer === peer)?.bytesPerEntry ?? Number.NaN;
   printTable(
-    'embedcache ÷ peer (ops/s: > 1 means embedcache is faster; bytes/entry: < 1 means embedcache is smaller)',
+    "embedcache ÷ peer, median over rounds of each round's ratio (ops/s: > 1 means embedcache is faster; bytes/entry: < 1 means embedcache is smaller)",
     ['peer', 'get hit', 'get fresh', 'set', 'set new+evict', 'bytes/entry', 'peer B/entry', 'measured as'],
     peers
       .filter((p) => p !== 'embedcache')
       .map((p) => [
         PEER_LABELS[p],
-        fmtRatio(rate('embedcache', 'get hit') / rate(p, 'get hit')),
-        fmtRatio(rate('embedcache', 'get hit, fresh text') / rate(p, 'get hit, fresh text')),
-        fmtRatio(rate('embedcache', 'set (overwrite)') / rate(p, 'set (overwrite)')),
-        fmtRatio(rate('embedcache', 'set (new key, full)') / rate(p, 'set (new key, full)')),
+        ...CASES.map((c) => fmtRatio(ratio(p, c))),
         fmtRatio(bpe('embedcache') / bpe(p)),
         String(Math.round(bpe(p))),
         memRows.find((r) => r.peer === p)?.measuredAs ?? '',

@@ -143,3 +143,17 @@ export function median(xs: readonly number[]): number {
   const m = s.length >> 1;
   return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
+
+/**
+ * The median of a[i] ÷ b[i] over rounds: each round measured both sides moments apart, so a
+ * shift of the machine's speed between rounds (this one is shared) cancels, which a ratio of the
+ * two medians does not. `fallback` where the rounds are missing or do not pair up.
+ */
+export function medianRatio(
+  a: readonly number[] | undefined,
+  b: readonly number[] | undefined,
+  fallback: number,
+): number {
+  if (a === undefined || b === undefined || a.length === 0 || a.length !== b.length) return fallback;
+  return median(a.map((x, i) => x / b[i]!));
+}

@@ -29,6 +29,7 @@ import {
   fmtOps,
   fmtPct,
   fmtRatio,
+  medianRatio,
   readResults,
   RESULTS_DIR,
   type ResultsFile,
@@ -295,15 +296,17 @@ if (peers) {
   const threads = peers.rows.filter(
     (r): r is Extract<PeerRow, { table: 'threads' }> => r.table === 'threads',
   );
-  const rate = (p: string, c: string) =>
-    cases.find((r) => r.peer === p && r.case === c)?.keysPerSec ?? Number.NaN;
+  const row = (p: string, c: string) => cases.find((r) => r.peer === p && r.case === c);
+  const rate = (p: string, c: string) => row(p, c)?.keysPerSec ?? Number.NaN;
+  const ratio = (p: string, c: string) =>
+    medianRatio(row('embedcache', c)?.rounds, row(p, c)?.rounds, rate('embedcache', c) / rate(p, c));
   const bpe = (p: string) => memory.find((r) => r.peer === p)?.bytesPerEntry ?? Number.NaN;
   const names = [...new Set(cases.map((r) => r.peer))];
   const label = (p: string) => cases.find((r) => r.peer === p)?.label ?? p;
   sections.push(
     measuredOn(peers),
     '',
-    `${String(peers.config.dims)}-d vectors, ~${String(peers.config.textBytes)} B texts, batches of 256, median of ${String(peers.config.rounds)} interleaved rounds. Ratios are embedcache ÷ peer: above 1 embedcache is faster; for bytes per entry, below 1 it is smaller. "fresh text" looks each key up with a newly built string, as a pipeline would (V8 caches a string's hash in the string, which flatters a Map probed with the same string object over and over).`,
+    `${String(peers.config.dims)}-d vectors, ~${String(peers.config.textBytes)} B texts, batches of 256, median of ${String(peers.config.rounds)} interleaved rounds. Ratios are embedcache ÷ peer, the median over rounds of each round's ratio (both sides measured moments apart, so the shared machine's drift between rounds cancels): above 1 embedcache is faster; for bytes per entry, below 1 it is smaller. "fresh text" looks each key up with a newly built string, as a pipeline would (V8 caches a string's hash in the string, which flatters a Map probed with the same string object over and over).`,
     '',
     table(
       ['peer', 'get hit', 'get hit, fresh text', 'set (overwrite)', 'set (new key, full)', 'bytes/entry'],
@@ -331,10 +334,10 @@ if (peers) {
         .filter((p) => p !== 'embedcache')
         .map((p) => [
           label(p),
-          fmtRatio(rate('embedcache', 'get hit') / rate(p, 'get hit')),
-          fmtRatio(rate('embedcache', 'get hit, fresh text') / rate(p, 'get hit, fresh text')),
-          fmtRatio(rate('embedcache', 'set (overwrite)') / rate(p, 'set (overwrite)')),
-          fmtRatio(rate('embedcache', 'set (new key, full)') / rate(p, 'set (new key, full)')),
+          fmtRatio(ratio(p, 'get hit')),
+          fmtRatio(ratio(p, 'get hit, fresh text')),
+          fmtRatio(ratio(p, 'set (overwrite)')),
+          fmtRatio(ratio(p, 'set (new key, full)')),
           fmtRatio(bpe('embedcache') / bpe(p)),
           memory.find((r) => r.peer === p)?.measuredAs ?? '',
         ]),
