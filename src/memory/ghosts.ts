@@ -99,18 +99,25 @@ export class GhostDirectory {
     return ((this.ctl[w + GH_HEAD]! - this.ctl[w + GH_TAIL]!) & SEQ_MASK) === 0;
   }
 
+  /**
+   * Whether a way's tag (seq << 1 | list) lies inside its list's window [tail, head), clamped to
+   * the ring: outside it, the ghost was trimmed (or the tag is garbage) and the way is free.
+   */
+  private inWindow(tag: number): boolean {
+    const w = H_GHOSTS + GH_WORDS * (tag & 1);
+    const tail = this.ctl[w + GH_TAIL]!;
+    const span = (this.ctl[w + GH_HEAD]! - tail) & SEQ_MASK;
+    return (((tag >>> 1) - tail) & SEQ_MASK) < Math.min(span, this.capacity);
+  }
+
   /** Whether way word `at` (of the table) holds a ghost of list l with fingerprint fp. */
   private live(at: number, fp: number): number {
     const ctl = this.ctl;
     if (ctl[at] !== fp) return -1;
     const tag = ctl[at + 1]!;
+    if (!this.inWindow(tag)) return -1;
     const l = tag & 1;
-    const seq = tag >>> 1;
-    const w = H_GHOSTS + GH_WORDS * l;
-    const tail = ctl[w + GH_TAIL]!;
-    const span = (ctl[w + GH_HEAD]! - tail) & SEQ_MASK;
-    if (((seq - tail) & SEQ_MASK) >= Math.min(span, this.capacity)) return -1;
-    return ctl[this.rings + l * this.capacity + (seq & this.ringMask)] === fp ? l : -1;
+    return ctl[this.rings + l * this.capacity + ((tag >>> 1) & this.ringMask)] === fp ? l : -1;
   }
 
   /** Word index of the set that key word k1 picks. */
@@ -183,15 +190,11 @@ export class GhostDirectory {
       // cell is not read: one more random line per way, and a cell emptied by a take has its way
       // emptied too.)
       const tag = ctl[at + 1]!;
-      const tw = H_GHOSTS + GH_WORDS * (tag & 1); // the words of the way's own list
-      const head = ctl[tw + GH_HEAD]!;
-      const tail = ctl[tw + GH_TAIL]!;
-      const seq = tag >>> 1;
-      if (((seq - tail) & SEQ_MASK) >= Math.min((head - tail) & SEQ_MASK, this.capacity)) {
+      if (!this.inWindow(tag)) {
         pick = at;
         break;
       }
-      const age = (head - seq) & SEQ_MASK;
+      const age = (ctl[H_GHOSTS + GH_WORDS * (tag & 1) + GH_HEAD]! - (tag >>> 1)) & SEQ_MASK;
       if (age > oldest) {
         oldest = age;
         pick = at;
