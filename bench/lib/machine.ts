@@ -52,3 +52,23 @@ export function machineLine(m: MachineInfo): string {
   const gib = (m.totalMemoryBytes / 1024 ** 3).toFixed(1);
   return `${m.cores} cores · ${m.cpuModel} · ${gib} GiB · Node ${m.node} (${m.platform}-${m.arch}) · embedcache ${m.embedcache}`;
 }
+
+/**
+ * CPU time used so far by the calling process's main thread alone, in ms, from Linux's
+ * /proc/self/task/<pid>/stat (user + system, 10 ms ticks); undefined elsewhere. Node 20 has no
+ * per-thread CPU clock, and process.cpuUsage() counts every worker thread too.
+ */
+export function mainThreadCpuMs(): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8');
+    // Fields after the command name (which may hold spaces, hence the last ')'): utime is the
+    // 12th, stime the 13th.
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(f[11]) + Number(f[12])) * 1000) / TICKS_PER_SECOND;
+  } catch {
+    return undefined;
+  }
+}
+
+/** USER_HZ: 100 on every Linux architecture Node supports. */
+const TICKS_PER_SECOND = 100;

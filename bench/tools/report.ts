@@ -234,22 +234,23 @@ if (conc) {
   sections.push(
     measuredOn(conc),
     '',
-    `${String(conc.config.dims)}-d, read ratio ${String(conc.config.readRatio)}, ${String(conc.config.keys)} keys, batches of ${String(conc.config.batch)} per Piscina task. **shared**: workers attach to one cache; **message**: the cache lives in the main thread and workers send it each batch. Efficiency = speedup ÷ min(threads, cores).`,
+    `${String(conc.config.dims)}-d, read ratio ${String(conc.config.readRatio)}, ${String(conc.config.keys)} keys, batches of ${String(conc.config.batch)} per Piscina task, ${String(conc.config.rounds ?? 1)} rounds in which every thread count runs in turn (ops/s: the median of the rounds; speedup: the median of the per-round ratios to one thread). **shared**: workers attach to one cache; **message**: the cache lives in the main thread and workers send it each batch. Efficiency = speedup ÷ min(threads, cores). Main CPU: the main thread's CPU time ÷ wall time (Piscina's dispatch; for message, the cache too), on the same cores as the workers.`,
     '',
     table(
-      ['design', 'threads', 'ops/s', 'speedup', 'efficiency', 'p99 batch', 'shared ÷ message'],
+      ['design', 'threads', 'ops/s', 'speedup', 'efficiency', 'main CPU', 'p99 batch', 'shared ÷ message'],
       conc.rows.map((r) => [
         r.mode,
         String(r.threads),
         fmtOps(r.opsPerSec),
         fmtRatio(r.speedup),
         r.efficiency.toFixed(2),
+        r.mainCpu === undefined || Number.isNaN(r.mainCpu) ? '–' : `${(100 * r.mainCpu).toFixed(0)} %`,
         fmtNs(r.batchP99Ns),
         r.mode === 'message' && shared.has(r.threads)
           ? fmtRatio(shared.get(r.threads)!.opsPerSec / r.opsPerSec)
           : '',
       ]),
-      ['l', 'r', 'r', 'r', 'r', 'r', 'r'],
+      ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
     ),
     '',
   );
