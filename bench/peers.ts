@@ -252,17 +252,27 @@ interface ThreadTarget {
 
 function waitFor(w: Worker, type: string): Promise<Record<string, unknown>> {
   return new Promise((resolve, reject) => {
+    // Both listeners come off when either fires: a worker waited on once per round must not
+    // collect an error listener per round.
+    const done = () => {
+      w.off('message', onMsg);
+      w.off('error', onError);
+    };
+    const onError = (err: unknown) => {
+      done();
+      reject(err instanceof Error ? err : new Error(String(err)));
+    };
     const onMsg = (m: Record<string, unknown>) => {
       if (m.type === type) {
-        w.off('message', onMsg);
+        done();
         resolve(m);
       } else if (m.type === 'error') {
-        w.off('message', onMsg);
+        done();
         reject(new Error(String(m.message)));
       }
     };
     w.on('message', onMsg);
-    w.once('error', reject);
+    w.on('error', onError);
   });
 }
 
