@@ -211,7 +211,7 @@ const QUICK_ARGS: Record<SuiteName, string[]> = {
   ops: ['--dims', '768', '--keys', '2048', '--time', '0.5'],
   memory: ['--entries', '10000', '--dims', '768'],
   scale: ['--sizes', '10000,100000', '--sample', '10000'],
-  concurrency: ['--threads', '2', '--ops', '200000', '--keys', '4096'],
+  concurrency: ['--threads', '2', '--ops', '600000', '--rounds', '3', '--keys', '4096'],
   peers: [
     '--peers',
     'embedcache,lru-text,lru-sha256,map',
