@@ -44,7 +44,10 @@ describe('stress: CAR state under threads', () => {
     const workers = await Promise.all([0, 1, 2].map((id) => spawn(cache.handle, control, id)));
     for (let id = 0; id < 3; id++) await waitFlag(ctl, 1 + id, 20_000, `worker ${id} ops`);
     const done = workers.map((w) =>
-      nextMessage<{ counts: { ops: number; hits: number; bad: number } }>(w, 'done'),
+      nextMessage<{ counts: { ops: number; hits: number; bad: number; hotGets: number; hotHits: number } }>(
+        w,
+        'done',
+      ),
     );
     signal(ctl, 0, 1);
     const results = await Promise.all(done);
@@ -57,9 +60,13 @@ describe('stress: CAR state under threads', () => {
     expect(s.evictions).toBeGreaterThan(0);
     expect(s.entries).toBeLessThanOrEqual(CAPACITY);
     expect(cache.checkInvariants()).toEqual([]);
-    // Frequency kept: the hot keys (half of all accesses) are in memory.
-    const hot = texts.slice(0, 16).filter((t) => cache.has(t)).length;
-    expect(hot).toBeGreaterThanOrEqual(12);
+    // Frequency kept: the 16 hot keys (half of all accesses) hit nearly always (0.96-0.99 in
+    // runs), over every access of the run rather than in a snapshot of 16 keys at the end, which
+    // one unlucky moment of scheduling can move. The other keys hit about one time in six; FIFO
+    // or random eviction would leave the hot keys near 0.8.
+    const sum = (f: (c: { hotGets: number; hotHits: number }) => number) =>
+      results.reduce((n, r) => n + f(r.counts), 0);
+    expect(sum((c) => c.hotHits) / sum((c) => c.hotGets)).toBeGreaterThanOrEqual(0.9);
   }, 120_000);
 
   it('threads terminated mid-update: the others go on, every key is writable, the state is whole again', async () => {
